@@ -1,0 +1,58 @@
+"""Domain errors. Each carries the gRPC status name it maps to; server/ maps it.
+
+core/ knows nothing of grpc: `code` is the name of a grpc.StatusCode member, and the
+server's error interceptor is the one place that turns these into statuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One invalid field: its path in the request (e.g. `to[1]`) and why."""
+
+    field: str
+    description: str
+
+
+class PostwireError(Exception):
+    """Base of every error the API reports to callers."""
+
+    code = "UNKNOWN"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(PostwireError, ValueError):
+    """The request is malformed; `violations` says which fields and why."""
+
+    code = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[FieldViolation], message: str | None = None) -> None:
+        super().__init__(message or "; ".join(f"{v.field}: {v.description}" for v in violations))
+        self.violations = list(violations)
+
+
+class Unauthenticated(PostwireError):
+    """Missing, unknown or revoked API key. One message for all, on purpose."""
+
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str = "missing or invalid API key") -> None:
+        super().__init__(message)
+
+
+class NotFound(PostwireError, LookupError):
+    """The named resource does not exist for the caller's account."""
+
+    code = "NOT_FOUND"
+
+
+class Unavailable(PostwireError, ConnectionError):
+    """A dependency (database, broker) is unreachable; the caller may retry."""
+
+    code = "UNAVAILABLE"
