@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -36,3 +37,45 @@ class EmailContent:
     def recipients(self) -> tuple[Address, ...]:
         """Every envelope recipient: to, cc and bcc."""
         return self.to + self.cc + self.bcc
+
+
+def _address_dict(address: Address) -> dict[str, str]:
+    return {"email": address.email, "name": address.name}
+
+
+def _address(data: dict[str, str]) -> Address:
+    return Address(email=data["email"], name=data.get("name", ""))
+
+
+def content_to_dict(content: EmailContent) -> dict[str, object]:
+    """JSON-ready form, as stored with the email."""
+    return {
+        "from": _address_dict(content.from_address),
+        "to": [_address_dict(a) for a in content.to],
+        "cc": [_address_dict(a) for a in content.cc],
+        "bcc": [_address_dict(a) for a in content.bcc],
+        "reply_to": _address_dict(content.reply_to) if content.reply_to else None,
+        "subject": content.subject,
+        "text_body": content.text_body,
+        "html_body": content.html_body,
+        "headers": dict(content.headers),
+        "tags": list(content.tags),
+        "metadata": dict(content.metadata),
+    }
+
+
+def content_from_dict(data: dict[str, Any]) -> EmailContent:
+    """Inverse of content_to_dict."""
+    return EmailContent(
+        from_address=_address(data["from"]),
+        to=tuple(_address(a) for a in data["to"]),
+        cc=tuple(_address(a) for a in data["cc"]),
+        bcc=tuple(_address(a) for a in data["bcc"]),
+        reply_to=_address(data["reply_to"]) if data.get("reply_to") else None,
+        subject=data["subject"],
+        text_body=data["text_body"],
+        html_body=data["html_body"],
+        headers=dict(data["headers"]),
+        tags=tuple(data["tags"]),
+        metadata=dict(data["metadata"]),
+    )

@@ -1,0 +1,249 @@
+"""The `postwire` command: run the service (dev, server, worker, migrate, keys) and
+call it (send, status, events). Client flags default to POSTWIRE_ADDRESS and
+POSTWIRE_API_KEY, then to the embedded mode's .postwire/dev-api-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from google.protobuf import json_format
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from postwire.v1 import event_pb2
+
+
+class ClientSettings(BaseSettings):
+    """Where the CLI's client commands connect, and with which key."""
+
+    model_config = SettingsConfigDict(env_prefix="POSTWIRE_", extra="ignore")
+    address: str = "127.0.0.1:50051"
+    api_key: str = ""
+
+
+def _server_settings():  # noqa: ANN202 - lazy import keeps client commands light
+    from core.settings import Settings
+
+    return Settings()
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# Operator commands ----------------------------------------------------------------------
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from postwire_client.embedded import dev_settings, run_dev
+
+    _logging()
+    asyncio.run(run_dev(dev_settings(Path(args.data_dir)), with_envoy=not args.no_envoy))
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from server.app import Server
+
+    _logging()
+    settings = _server_settings()
+
+    async def serve() -> None:
+        server = Server(settings)
+        await server.start()
+        print(f"listening on {server.address}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop()
+
+    asyncio.run(serve())
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.app import run_worker
+
+    _logging()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_worker(_server_settings(), stop)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from core.migrate import upgrade
+
+    upgrade(_server_settings().database_url)
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from core.db import make_engine
+    from core.keys import create_key
+    from core.store import Store
+
+    settings = _server_settings()
+
+    async def create() -> str:
+        store = Store(make_engine(settings.database_url))
+        try:
+            account_id = await store.find_or_create_account(args.account)
+            return await create_key(store, settings.secret_key.get_secret_value(), account_id, args.name, args.kind)
+        finally:
+            await store.close()
+
+    print(asyncio.run(create()))
+    print("Store this key now: it is shown only once.", file=sys.stderr)
+    return 0
+
+
+# Client commands ------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace):  # noqa: ANN202
+    from postwire_client.sdk import Client
+
+    settings = ClientSettings()
+    key = args.api_key or settings.api_key
+    dev_key = Path(".postwire/dev-api-key")
+    if not key and dev_key.exists():
+        key = dev_key.read_text().strip()
+    return Client(args.address or settings.address, key)
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, val = value.partition("=")
+        if not sep:
+            raise SystemExit(f"{flag} takes NAME=VALUE, got {value!r}")
+        out[name] = val
+    return out
+
+
+def _read(value: str | None) -> str:
+    """A body flag's value, or a file's contents for @path."""
+    if value and value.startswith("@"):
+        return Path(value[1:]).read_text()
+    return value or ""
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        response = client.send(
+            from_address=args.from_address,
+            to=args.to,
+            cc=args.cc,
+            bcc=args.bcc,
+            reply_to=args.reply_to or "",
+            subject=args.subject or "",
+            text_body=_read(args.text),
+            html_body=_read(args.html),
+            headers=_pairs(args.header, "--header"),
+            tags=args.tag,
+            metadata=_pairs(args.meta, "--meta"),
+        )
+    print(response.message_id)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        response = client.get_status(args.message_id)
+    print(json_format.MessageToJson(response, preserving_proto_field_name=True))
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    types = [event_pb2.EventType.Value(t if t.startswith("EVENT_TYPE_") else f"EVENT_TYPE_{t.upper()}") for t in args.type]
+    with _client(args) as client:
+        events = client.stream_events(
+            after=args.after or "", message_ids=args.message_id, types=types,
+            idle_timeout=None if args.follow else 1.0,
+        )
+        try:
+            for event in events:
+                print(json_format.MessageToJson(event, preserving_proto_field_name=True, indent=None), flush=True)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="postwire", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run everything in one process (SQLite, local SMTP capture)")
+    dev.add_argument("--data-dir", default=".postwire")
+    dev.add_argument("--no-envoy", action="store_true", help="do not start Envoy on :8080")
+    dev.set_defaults(func=cmd_dev)
+    sub.add_parser("server", help="run a gRPC server (POSTWIRE_* settings)").set_defaults(func=cmd_server)
+    sub.add_parser("worker", help="run a delivery worker (POSTWIRE_* settings)").set_defaults(func=cmd_worker)
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create an API key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--account", default="default", help="account name (created if missing)")
+    create.add_argument("--kind", default="live", choices=["live", "test"])
+    create.set_defaults(func=cmd_keys_create)
+
+    def client_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--address", default="", help="gRPC address (POSTWIRE_ADDRESS)")
+        p.add_argument("--api-key", default="", help="API key (POSTWIRE_API_KEY)")
+        return p
+
+    send = client_flags(sub.add_parser("send", help="send an email"))
+    send.add_argument("--from", dest="from_address", required=True)
+    send.add_argument("--to", action="append", default=[])
+    send.add_argument("--cc", action="append", default=[])
+    send.add_argument("--bcc", action="append", default=[])
+    send.add_argument("--reply-to")
+    send.add_argument("--subject")
+    send.add_argument("--text", help="plain-text body, or @file")
+    send.add_argument("--html", help="HTML body, or @file")
+    send.add_argument("--header", action="append", default=[], metavar="NAME=VALUE")
+    send.add_argument("--tag", action="append", default=[])
+    send.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    send.set_defaults(func=cmd_send)
+
+    status = client_flags(sub.add_parser("status", help="show an email's status and events"))
+    status.add_argument("message_id")
+    status.set_defaults(func=cmd_status)
+
+    events = client_flags(sub.add_parser("events", help="print events (NDJSON); --follow to keep streaming"))
+    events.add_argument("--follow", action="store_true")
+    events.add_argument("--after", help="resume after this cursor")
+    events.add_argument("--message-id", action="append", default=[])
+    events.add_argument("--type", action="append", default=[], help="e.g. sent, bounced")
+    events.set_defaults(func=cmd_events)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Exception as exc:
+        from postwire_client.sdk import PostwireError
+
+        if isinstance(exc, PostwireError):
+            print(f"error: {exc.code.name}: {exc.message}", file=sys.stderr)
+            for field, description in exc.violations:
+                print(f"  {field}: {description}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Tables and engine creation. The same schema runs on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# BIGINT on PostgreSQL; INTEGER on SQLite, where only that type is a rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Timestamp = DateTime(timezone=True)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    # The key's first characters, stored in clear to find the row; the rest is secret.
+    Column("prefix", String(32), nullable=False, unique=True),
+    # HMAC-SHA256(server secret, whole key), hex. The key itself is never stored.
+    Column("key_hash", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+)
+
+emails = Table(
+    "emails",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The validated content (core.content.EmailContent as JSON).
+    Column("content", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("sent_at", Timestamp, nullable=True),
+    # Set once the delivery message is confirmed by the broker; the sweeper
+    # republishes rows left unpublished (crash or broker outage after commit).
+    Column("published_at", Timestamp, nullable=True),
+    # While `sending`, the claim holds until then; past it the sweeper re-queues.
+    Column("locked_until", Timestamp, nullable=True),
+    Index("ix_emails_account_id_created_at", "account_id", "created_at"),
+    Index("ix_emails_status_updated_at", "status", "updated_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    # Monotonic id: the position in the log that cursors encode.
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("email_id", Id, ForeignKey("emails.id"), nullable=False, index=True),
+    Column("type", String(16), nullable=False),
+    Column("occurred_at", Timestamp, nullable=False),
+    Column("smtp_code", Integer, nullable=True),
+    Column("smtp_message", Text, nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_events_account_id_id", "account_id", "id"),
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for the URL; SQLite gets WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+def sync_url(url: str) -> str:
+    """The same database for synchronous use (Alembic)."""
+    return url.replace("+aiosqlite", "")

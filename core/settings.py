@@ -1,0 +1,66 @@
+"""The one settings object. Built once at start-up (env prefix POSTWIRE_) and passed down.
+
+Nothing else in the code base reads os.environ. Every field is documented with its
+default; `secret_key` has none in production and start-up fails naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Postwire's settings; each maps to the environment variable POSTWIRE_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="POSTWIRE_", extra="forbid")
+
+    # Storage and queue
+    database_url: str = Field(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postwire",
+        description="SQLAlchemy URL (postgresql+psycopg://... or sqlite+aiosqlite:///path).",
+    )
+    broker_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/%2F",
+        description="RabbitMQ URL, or `stub://` for the in-process broker of the embedded mode.",
+    )
+    queue_prefix: str = Field(
+        "postwire", description="Prefix of the queue names, so several deployments can share a broker."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (rate limits).")
+
+    # API
+    grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds to.")
+    grpc_port: int = Field(50051, description="gRPC port (0 picks a free one).")
+    secret_key: SecretStr = Field(
+        description="Server secret for the keyed hash (HMAC-SHA256) of API keys. Required."
+    )
+    stream_poll_interval: float = Field(
+        0.2, description="Seconds between checks for new events on an open StreamEvents call."
+    )
+
+    # Delivery
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
+    smtp_port: int = Field(25, description="SMTP relay port.")
+    smtp_username: str = Field("", description="SMTP AUTH user name (AUTH only when set).")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP AUTH password.")
+    smtp_tls: str = Field(
+        "none", description="`none`, `starttls` (upgrade, verified) or `implicit` (TLS on connect)."
+    )
+    smtp_timeout: float = Field(30.0, description="Seconds for connect and each SMTP command.")
+    message_id_domain: str = Field(
+        "postwire.local", description="Domain part of the Message-ID header of sent emails."
+    )
+    max_retries: int = Field(8, description="Delivery retries after a transient failure.")
+    retry_min_backoff_ms: int = Field(1_000, description="First retry delay (doubles each time).")
+    retry_max_backoff_ms: int = Field(600_000, description="Longest delay between retries.")
+    worker_threads: int = Field(8, description="Dramatiq worker threads per worker process.")
+
+    # Embedded mode
+    data_dir: Path = Field(Path(".postwire"), description="Where the embedded mode keeps its files.")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,77 @@
+"""Server composition root: builds every dependency from Settings and serves gRPC."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from core.db import make_engine
+from core.keys import authenticate
+from core.queue import Publisher, make_broker
+from core.service import EmailService
+from core.settings import Settings
+from core.store import Store
+from core.validation import SendLimits
+from postwire.v1 import email_service_pb2, email_service_pb2_grpc
+from server.interceptors import AuthInterceptor, ErrorInterceptor
+from server.servicer import EmailServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = email_service_pb2.DESCRIPTOR.services_by_name["EmailService"].full_name
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # above the 25 MB email limit, so Send can explain
+
+
+class Server:
+    """A running gRPC server and what it owns."""
+
+    def __init__(self, settings: Settings, broker: dramatiq.Broker | None = None) -> None:
+        self.settings = settings
+        self.store = Store(make_engine(settings.database_url))
+        self.broker = broker or make_broker(settings)
+        self.owns_broker = broker is None
+        self.service = EmailService(
+            self.store, Publisher(self.broker, settings), settings.stream_poll_interval
+        )
+        secret = settings.secret_key.get_secret_value()
+
+        async def auth(key: str) -> int:
+            return await authenticate(self.store, secret, key)
+
+        self.grpc = grpc.aio.server(
+            interceptors=[ErrorInterceptor(), AuthInterceptor(auth)],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        email_service_pb2_grpc.add_EmailServiceServicer_to_server(
+            EmailServicer(self.service, SendLimits()), self.grpc
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
+        )
+        self.port = self.grpc.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.grpc_host}:{self.port}"
+
+    async def start(self) -> None:
+        await self.grpc.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("gRPC listening on %s", self.address)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.grpc.stop(grace)
+        await self.store.close()
+        if self.owns_broker:
+            self.broker.close()
+

@@ -1,0 +1,66 @@
+"""Mapping between protobuf messages and domain values (and nothing else)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from core.cursor import encode_cursor
+from core.errors import FieldViolation, InvalidArgument
+from core.model import EmailRecord, EventRecord, EventType, Status
+from postwire.v1 import email_pb2, email_service_pb2, event_pb2
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def status_to_proto(status: Status) -> int:
+    return email_pb2.EmailStatus.Value(f"EMAIL_STATUS_{status.name}")
+
+
+def event_type_to_proto(event_type: EventType) -> int:
+    return event_pb2.EventType.Value(f"EVENT_TYPE_{event_type.name}")
+
+
+def event_types_from_proto(values: list[int], field: str = "types") -> list[EventType]:
+    result, violations = [], []
+    for index, value in enumerate(values):
+        name = event_pb2.EventType.Name(value) if value in event_pb2.EventType.values() else ""
+        if not name or value == event_pb2.EVENT_TYPE_UNSPECIFIED:
+            violations.append(FieldViolation(f"{field}[{index}]", "unknown event type"))
+            continue
+        result.append(EventType[name.removeprefix("EVENT_TYPE_")])
+    if violations:
+        raise InvalidArgument(violations)
+    return result
+
+
+def event_to_proto(event: EventRecord) -> event_pb2.Event:
+    return event_pb2.Event(
+        cursor=encode_cursor(event.id),
+        message_id=event.message_id,
+        type=event_type_to_proto(event.type),  # type: ignore[arg-type]
+        occurred_at=timestamp(event.occurred_at),
+        smtp_code=event.smtp_code or 0,
+        smtp_message=event.smtp_message,
+        detail=event.detail,
+    )
+
+
+def status_response(record: EmailRecord) -> email_service_pb2.GetStatusResponse:
+    return email_service_pb2.GetStatusResponse(
+        message_id=record.message_id,
+        status=status_to_proto(record.status),  # type: ignore[arg-type]
+        attempts=record.attempts,
+        last_error=record.last_error,
+        created_at=timestamp(record.created_at),
+        updated_at=timestamp(record.updated_at),
+        sent_at=timestamp(record.sent_at),
+        events=[event_to_proto(e) for e in record.events],
+    )

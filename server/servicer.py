@@ -1,0 +1,55 @@
+"""EmailService servicer: read the request, call the domain, map the result."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from core.cursor import decode_cursor
+from core.service import EmailService
+from core.validation import SendLimits, validate_send
+from postwire.v1 import email_service_pb2 as pb
+from postwire.v1 import email_service_pb2_grpc
+from server.convert import event_to_proto, event_types_from_proto, status_response, status_to_proto
+from server.interceptors import current_account
+
+
+class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
+    def __init__(self, service: EmailService, limits: SendLimits) -> None:
+        self.service = service
+        self.limits = limits
+
+    async def Send(self, request: pb.SendRequest, context: grpc.aio.ServicerContext) -> pb.SendResponse:
+        content = validate_send(
+            from_address=request.from_address,
+            to=list(request.to),
+            cc=list(request.cc),
+            bcc=list(request.bcc),
+            reply_to=request.reply_to,
+            subject=request.subject,
+            text_body=request.text_body,
+            html_body=request.html_body,
+            headers=dict(request.headers),
+            tags=list(request.tags),
+            metadata=dict(request.metadata),
+            limits=self.limits,
+        )
+        message_id, status = await self.service.send(current_account.get(), content)
+        return pb.SendResponse(message_id=message_id, status=status_to_proto(status))  # type: ignore[arg-type]
+
+    async def GetStatus(
+        self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetStatusResponse:
+        record = await self.service.get_status(current_account.get(), request.message_id)
+        return status_response(record)
+
+    async def StreamEvents(
+        self, request: pb.StreamEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamEventsResponse]:
+        after_id = decode_cursor(request.after)
+        types = event_types_from_proto(list(request.types))
+        async for event in self.service.follow_events(
+            current_account.get(), after_id=after_id, message_ids=list(request.message_ids), types=types
+        ):
+            yield pb.StreamEventsResponse(event=event_to_proto(event))
