@@ -1,0 +1,109 @@
+"""Render validated EmailContent into RFC 5322 bytes, and list its envelope recipients.
+
+Pure functions over the stdlib `email` package. Headers are written in this order:
+From, To, Cc, Reply-To, Subject, Date, Message-ID, MIME-Version, then the caller's
+custom headers, then Content-*. Bcc is envelope-only and never rendered.
+
+Policy: `email.policy.SMTP` (CRLF, RFC 2047 encoded words for non-ASCII subjects,
+display names and custom header values), cloned with `cte_type="7bit"` so non-ASCII
+bodies go out as quoted-printable or base64 UTF-8 and survive relays without
+8BITMIME. Domains are written in their IDNA (ASCII) form. If any address has a
+non-ASCII local part there is no ASCII form, so the message is rendered with
+`email.policy.SMTPUTF8` (raw UTF-8 headers) and must be sent with SMTPUTF8; check
+`requires_smtputf8()` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from email import policy as email_policy
+from email.headerregistry import Address as HeaderAddress
+from email.headerregistry import Group
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+
+from core.addresses import ascii_email
+from core.content import Address, EmailContent
+
+_ASCII_POLICY: EmailPolicy = email_policy.SMTP.clone(cte_type="7bit")
+_UTF8_POLICY: EmailPolicy = email_policy.SMTPUTF8.clone(cte_type="7bit")
+
+
+def requires_smtputf8(content: EmailContent) -> bool:
+    """True if some address (including bcc) has no ASCII form, so delivery needs
+    the SMTPUTF8 extension and render() uses UTF-8 headers."""
+    addresses = (content.from_address, *content.recipients)
+    if content.reply_to is not None:
+        addresses += (content.reply_to,)
+    return any(ascii_email(a.email) is None for a in addresses)
+
+
+def envelope_recipients(content: EmailContent) -> list[str]:
+    """Addr-specs for RCPT TO: to, cc then bcc, first occurrence kept, compared
+    case-insensitively. The ASCII (IDNA) form is used where one exists."""
+    seen: set[str] = set()
+    result: list[str] = []
+    for address in content.recipients:
+        key = address.email.casefold()
+        if key not in seen:
+            seen.add(key)
+            result.append(ascii_email(address.email) or address.email)
+    return result
+
+
+def render(content: EmailContent, *, message_id: str, date: datetime) -> bytes:
+    """Render `content` as a complete message with CRLF line endings.
+
+    `message_id` is the bare id such as `msg_abc@example.com`; the angle brackets are
+    added here. `date` must be timezone-aware.
+    """
+    if date.tzinfo is None or date.utcoffset() is None:
+        raise ValueError("date must be timezone-aware")
+    if not message_id or any(c in message_id for c in "<> \t\r\n") or "@" not in message_id:
+        raise ValueError("message_id must be a bare id like 'msg_abc@example.com'")
+    utf8 = requires_smtputf8(content)
+    msg = EmailMessage(policy=_UTF8_POLICY if utf8 else _ASCII_POLICY)
+
+    msg["From"] = _header_address(content.from_address, utf8)
+    if content.to:
+        msg["To"] = [_header_address(a, utf8) for a in content.to]
+    elif not content.cc:
+        msg["To"] = Group("undisclosed-recipients")
+    if content.cc:
+        msg["Cc"] = [_header_address(a, utf8) for a in content.cc]
+    if content.reply_to is not None:
+        msg["Reply-To"] = _header_address(content.reply_to, utf8)
+    msg["Subject"] = content.subject
+    msg["Date"] = date
+    msg["Message-ID"] = f"<{message_id}>"
+    msg["MIME-Version"] = "1.0"
+    for name, value in content.headers.items():
+        msg[name] = value
+
+    if content.text_body and content.html_body:
+        msg.set_content(content.text_body)
+        msg.add_alternative(content.html_body, subtype="html")
+        for part in msg.iter_parts():  # add_alternative stamps MIME-Version on parts
+            del part["MIME-Version"]
+        msg.set_boundary(_boundary(message_id, content))
+    elif content.html_body:
+        msg.set_content(content.html_body, subtype="html")
+    else:
+        msg.set_content(content.text_body)
+    return msg.as_bytes()
+
+
+def _boundary(message_id: str, content: EmailContent) -> str:
+    """Deterministic, so the same input renders the same bytes. "=_" cannot occur in
+    quoted-printable or base64 output, and the digest covers the bodies."""
+    digest = hashlib.sha256("\0".join((message_id, content.text_body, content.html_body)).encode("utf-8"))
+    return f"=_pw_{digest.hexdigest()[:32]}"
+
+
+def _header_address(address: Address, utf8: bool) -> HeaderAddress:
+    spec = address.email if utf8 else (ascii_email(address.email) or address.email)
+    # username/domain rather than addr_spec: the stdlib's addr_spec parser refuses
+    # non-ASCII local parts even under SMTPUTF8; the address is already validated.
+    local, _, domain = spec.rpartition("@")
+    return HeaderAddress(display_name=address.name, username=local, domain=domain)
