@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
 from core.db import make_engine
 from core.ids import random_token
 from core.keys import authenticate, create_key
@@ -25,6 +27,18 @@ from server.app import Server
 from workers.app import WorkerProcess
 
 CAPTURE_PORT = 1025
+
+
+class EmbeddedSettings(Settings):
+    """The embedded mode's values are defaults: POSTWIRE_* variables still win."""
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings
 
 
 def dev_settings(data_dir: Path = Path(".postwire"), **overrides: object) -> Settings:
@@ -48,7 +62,7 @@ def dev_settings(data_dir: Path = Path(".postwire"), **overrides: object) -> Set
         "max_retries": 3,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return EmbeddedSettings(**values)  # type: ignore[arg-type]
 
 
 async def ensure_dev_key(settings: Settings) -> str:
@@ -89,7 +103,7 @@ async def run_dev(settings: Settings, with_envoy: bool = True) -> None:
     upgrade(settings.database_url)
     key = await ensure_dev_key(settings)
     outbox = settings.data_dir / "outbox"
-    capture = CaptureServer(outbox, port=settings.smtp_port)
+    capture = CaptureServer(outbox, host=settings.smtp_host, port=settings.smtp_port)
     capture.start()
     broker = make_broker(settings)
     workers = WorkerProcess(settings, broker)
