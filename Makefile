@@ -1,0 +1,55 @@
+# Postwire developer tasks. CI runs `make test` (through .ci/run).
+#   make venv       .venv with the exact pins of requirements.lock, plus this project (editable)
+#   make services   start PostgreSQL, Redis and RabbitMQ on loopback if they are not running
+#   make generate   regenerate gen/ from protos/ with buf
+#   make contracts  buf lint, format, breaking (vs HEAD~1) and "gen/ is up to date"
+#   make test       venv + services + contracts, then the whole pytest suite (PYTEST_ARGS=...)
+#   make dev        run the local stack (postwire dev)
+#   make lint       quick syntax checks
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+STAMP  := $(VENV)/.installed
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+BUFENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+PYTEST_ARGS ?=
+
+.PHONY: help venv services generate contracts test dev lint
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
+
+venv: $(STAMP)
+
+# On a fresh Debian, `python3 -m venv` fails until python3-venv (ensurepip) is installed.
+$(STAMP): requirements.lock pyproject.toml
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV) && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv </dev/null && \
+	  $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+services:
+	bash scripts/ensure-services.sh
+
+generate: venv
+	$(BUFENV) buf generate --clean
+
+contracts: venv
+	bash scripts/check-contracts.sh
+
+# pytest exits 5 when it collects no test at all ("no tests ran"): not a failure.
+test: venv services contracts
+	$(VENV)/bin/pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+dev: venv
+	$(VENV)/bin/postwire dev
+
+lint: venv
+	bash -n scripts/*.sh .ci/run
+	$(BUFENV) buf lint
+	$(VENV)/bin/python -m compileall -q $(wildcard core server workers clients tools tests bench)
