@@ -7,6 +7,7 @@ ContextVar is visible to the servicer.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +33,16 @@ def _wrap(handler: grpc.RpcMethodHandler, around: Callable[[Behavior, bool], Beh
     return wrap_server_method_handler(lambda behavior: around(behavior, streaming), handler)
 
 
+_PASS_THROUGH = (grpc.aio.AbortError, grpc.aio.UsageError, asyncio.CancelledError)
+
+
+async def _abort(context: grpc.aio.ServicerContext, method: str, error: Exception) -> None:
+    if isinstance(error, PostwireError):
+        await context.abort_with_status(to_status(error))
+    log.exception("unhandled error in %s", method, exc_info=error)
+    await context.abort_with_status(internal_status())
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Turns PostwireError into its status; anything else into a logged INTERNAL."""
 
@@ -48,25 +59,19 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
                     return await behavior(request, context)
-                except PostwireError as error:
-                    await context.abort_with_status(to_status(error))
-                except (grpc.aio.AbortError, grpc.aio.UsageError):
+                except _PASS_THROUGH:
                     raise
-                except Exception:
-                    log.exception("unhandled error in %s", method)
-                    await context.abort_with_status(internal_status())
+                except Exception as error:
+                    await _abort(context, method, error)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 try:
                     async for item in behavior(request, context):
                         yield item
-                except PostwireError as error:
-                    await context.abort_with_status(to_status(error))
-                except (grpc.aio.AbortError, grpc.aio.UsageError):
+                except _PASS_THROUGH:
                     raise
-                except Exception:
-                    log.exception("unhandled error in %s", method)
-                    await context.abort_with_status(internal_status())
+                except Exception as error:
+                    await _abort(context, method, error)
 
             return stream if streaming else unary
 

@@ -34,6 +34,7 @@ def _server_settings():  # noqa: ANN202 - lazy import keeps client commands ligh
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
 
 
 # Operator commands ----------------------------------------------------------------------
