@@ -8,8 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RelaySettings(BaseModel):
+    """One SMTP relay. POSTWIRE_SMTP_RELAYS takes a JSON list of these, in priority order."""
+
+    host: str
+    port: int = 25
+    tls: str = Field("none", description="`none`, `starttls` or `implicit`; certificates are verified.")
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    ca_file: str = Field("", description="CA bundle for a private relay's certificate (PEM).")
+    timeout: float = Field(30.0, description="Seconds for connect and for each SMTP command.")
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 class Settings(BaseSettings):
@@ -50,6 +66,14 @@ class Settings(BaseSettings):
         "none", description="`none`, `starttls` (upgrade, verified) or `implicit` (TLS on connect)."
     )
     smtp_timeout: float = Field(30.0, description="Seconds for connect and each SMTP command.")
+    smtp_ca_file: str = Field("", description="CA bundle (PEM) to verify the relay's certificate.")
+    smtp_relays: list[RelaySettings] = Field(
+        default_factory=list,
+        description="Relays in priority order (JSON); when empty, the single smtp_* relay above.",
+    )
+    smtp_pool_size: int = Field(10, description="Open connections (and concurrent sends) per relay.")
+    smtp_max_messages_per_connection: int = Field(100, description="Reconnect after this many messages.")
+    smtp_idle_timeout: float = Field(30.0, description="Close pooled connections idle this long (s).")
     message_id_domain: str = Field(
         "postwire.local", description="Domain part of the Message-ID header of sent emails."
     )
@@ -60,6 +84,22 @@ class Settings(BaseSettings):
 
     # Embedded mode
     data_dir: Path = Field(Path(".postwire"), description="Where the embedded mode keeps its files.")
+
+    def relays(self) -> list[RelaySettings]:
+        """The relays to try, in order."""
+        if self.smtp_relays:
+            return list(self.smtp_relays)
+        return [
+            RelaySettings(
+                host=self.smtp_host,
+                port=self.smtp_port,
+                tls=self.smtp_tls,
+                username=self.smtp_username,
+                password=self.smtp_password,
+                ca_file=self.smtp_ca_file,
+                timeout=self.smtp_timeout,
+            )
+        ]
 
     @property
     def is_sqlite(self) -> bool:
