@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,22 @@ class Address:
 
     def __str__(self) -> str:  # for logs and simple display only; MIME uses core.mime
         return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with the email. A non-empty `content_id` makes it an inline part
+    (e.g. an image) that the HTML body references as `cid:<content_id>`; the id is
+    bare, without angle brackets."""
+
+    filename: str
+    content_type: str  # "type/subtype", no parameters
+    content: bytes
+    content_id: str = ""
+
+    @property
+    def inline(self) -> bool:
+        return bool(self.content_id)
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,7 @@ class EmailContent:
     headers: dict[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def recipients(self) -> tuple[Address, ...]:
@@ -45,6 +63,24 @@ def _address_dict(address: Address) -> dict[str, str]:
 
 def _address(data: dict[str, str]) -> Address:
     return Address(email=data["email"], name=data.get("name", ""))
+
+
+def _attachment_dict(attachment: Attachment) -> dict[str, str]:
+    return {
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "content": base64.b64encode(attachment.content).decode("ascii"),
+        "content_id": attachment.content_id,
+    }
+
+
+def _attachment(data: dict[str, str]) -> Attachment:
+    return Attachment(
+        filename=data["filename"],
+        content_type=data["content_type"],
+        content=base64.b64decode(data["content"], validate=True),
+        content_id=data.get("content_id", ""),
+    )
 
 
 def content_to_dict(content: EmailContent) -> dict[str, object]:
@@ -61,11 +97,13 @@ def content_to_dict(content: EmailContent) -> dict[str, object]:
         "headers": dict(content.headers),
         "tags": list(content.tags),
         "metadata": dict(content.metadata),
+        "attachments": [_attachment_dict(a) for a in content.attachments],
     }
 
 
 def content_from_dict(data: dict[str, Any]) -> EmailContent:
-    """Inverse of content_to_dict."""
+    """Inverse of content_to_dict. Rows stored before attachments existed have no
+    "attachments" key and load with none."""
     return EmailContent(
         from_address=_address(data["from"]),
         to=tuple(_address(a) for a in data["to"]),
@@ -78,4 +116,5 @@ def content_from_dict(data: dict[str, Any]) -> EmailContent:
         headers=dict(data["headers"]),
         tags=tuple(data["tags"]),
         metadata=dict(data["metadata"]),
+        attachments=tuple(_attachment(a) for a in data.get("attachments") or ()),
     )

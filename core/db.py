@@ -72,10 +72,39 @@ emails = Table(
     # Set once the delivery message is confirmed by the broker; the sweeper
     # republishes rows left unpublished (crash or broker outage after commit).
     Column("published_at", Timestamp, nullable=True),
-    # While `sending`, the claim holds until then; past it the sweeper re-queues.
+    # While `sending`, the claim holds until then; past it the scheduler re-queues.
     Column("locked_until", Timestamp, nullable=True),
+    # When the scheduler should publish the email if it is not published by then:
+    # a grace period after Send, send_at for scheduled ones, the retry time for deferred.
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("send_at", Timestamp, nullable=True),
+    Column("expires_at", Timestamp, nullable=True),
+    # Per-recipient state: {address: {"status": ..., "code": int|None, "message": str}}.
+    Column("recipients", JSON, nullable=True),
     Index("ix_emails_account_id_created_at", "account_id", "created_at"),
     Index("ix_emails_status_updated_at", "status", "updated_at"),
+    Index("ix_emails_published_at_next_attempt_at", "published_at", "next_attempt_at"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    # Lower-cased addr-spec.
+    Column("address", String(320), primary_key=True),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    # SHA-256 of the request's content, to tell a replay from a different request.
+    Column("fingerprint", String(64), nullable=False),
+    Column("email_id", Id, ForeignKey("emails.id"), nullable=False),
+    Column("created_at", Timestamp, nullable=False, index=True),
 )
 
 events = Table(
@@ -90,6 +119,7 @@ events = Table(
     Column("smtp_code", Integer, nullable=True),
     Column("smtp_message", Text, nullable=False, default=""),
     Column("detail", Text, nullable=False, default=""),
+    Column("recipient", String(320), nullable=False, default="", server_default=""),
     Index("ix_events_account_id_id", "account_id", "id"),
 )
 

@@ -56,3 +56,15 @@ class Unavailable(PostwireError, ConnectionError):
     """A dependency (database, broker) is unreachable; the caller may retry."""
 
     code = "UNAVAILABLE"
+
+
+class AlreadyExists(PostwireError):
+    """The idempotency key was already used for a different request."""
+
+    code = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(PostwireError):
+    """The resource is not in a state that allows the operation."""
+
+    code = "FAILED_PRECONDITION"

@@ -11,6 +11,21 @@ bodies go out as quoted-printable or base64 UTF-8 and survive relays without
 non-ASCII local part there is no ASCII form, so the message is rendered with
 `email.policy.SMTPUTF8` (raw UTF-8 headers) and must be sent with SMTPUTF8; check
 `requires_smtputf8()` first.
+
+Attachments (see core.content.Attachment) change the body structure:
+
+    no attachments       text/plain | text/html | multipart/alternative(text/plain, text/html)
+    inline parts + HTML  the text/html part becomes
+                         multipart/related(text/html, inline parts...)
+    regular attachments  multipart/mixed(body, attachments...)
+
+so text + HTML + inline + attachment is
+multipart/mixed(multipart/alternative(text/plain, multipart/related(text/html, images...)),
+attachments...). Every attachment and inline part is base64 with a
+Content-Disposition (`attachment` or `inline`) and its filename (RFC 2231-encoded
+when not ASCII); inline parts carry `Content-ID: <id>`. Inline parts in a message
+without HTML (validation refuses those) are sent as ordinary attachments. Each
+multipart gets its own deterministic boundary.
 """
 
 from __future__ import annotations
@@ -24,7 +39,7 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 
 from core.addresses import ascii_email
-from core.content import Address, EmailContent
+from core.content import Address, Attachment, EmailContent
 
 _ASCII_POLICY: EmailPolicy = email_policy.SMTP.clone(cte_type="7bit")
 _UTF8_POLICY: EmailPolicy = email_policy.SMTPUTF8.clone(cte_type="7bit")
@@ -81,23 +96,63 @@ def render(content: EmailContent, *, message_id: str, date: datetime) -> bytes:
     for name, value in content.headers.items():
         msg[name] = value
 
+    has_html = bool(content.html_body)
+    inline = [a for a in content.attachments if a.content_id and has_html]
+    attached = [a for a in content.attachments if not (a.content_id and has_html)]
     if content.text_body and content.html_body:
         msg.set_content(content.text_body)
         msg.add_alternative(content.html_body, subtype="html")
-        for part in msg.iter_parts():  # add_alternative stamps MIME-Version on parts
-            del part["MIME-Version"]
-        msg.set_boundary(_boundary(message_id, content))
+        html_part = msg.get_payload(1)
     elif content.html_body:
         msg.set_content(content.html_body, subtype="html")
+        html_part = msg
     else:
         msg.set_content(content.text_body)
+        html_part = None
+    if html_part is not None:
+        for attachment in inline:  # turns the text/html part into multipart/related
+            html_part.add_related(attachment.content, **_part_args(attachment, "inline"))
+    for attachment in attached:  # turns the whole body into multipart/mixed
+        msg.add_attachment(attachment.content, **_part_args(attachment, "attachment"))
+
+    for part in msg.walk():
+        if part is not msg:  # add_alternative and friends stamp MIME-Version on parts
+            del part["MIME-Version"]
+        if part.get_content_type() == "multipart/related":
+            part.set_param("type", "text/html")  # required by RFC 2387
+        if part.is_multipart():
+            part.set_boundary(_boundary(message_id, content, part.get_content_subtype()))
     return msg.as_bytes()
 
 
-def _boundary(message_id: str, content: EmailContent) -> str:
+def _part_args(attachment: Attachment, disposition: str) -> dict[str, object]:
+    maintype, _, subtype = attachment.content_type.partition("/")
+    args: dict[str, object] = {
+        "maintype": maintype,
+        "subtype": subtype,
+        "cte": "base64",
+        "disposition": disposition,
+        "filename": attachment.filename,
+    }
+    if attachment.content_id:
+        args["cid"] = f"<{attachment.content_id}>"
+    return args
+
+
+def _boundary(message_id: str, content: EmailContent, subtype: str) -> str:
     """Deterministic, so the same input renders the same bytes. "=_" cannot occur in
-    quoted-printable or base64 output, and the digest covers the bodies."""
-    digest = hashlib.sha256("\0".join((message_id, content.text_body, content.html_body)).encode("utf-8"))
+    quoted-printable or base64 output, and the digest covers the bodies and the
+    attachments, so a 7bit body cannot contain its own boundary. Distinct per
+    multipart subtype (a message has at most one of each); multipart/alternative
+    without attachments keeps the boundary it had before attachments existed."""
+    seed = "\0".join((message_id, content.text_body, content.html_body))
+    for a in content.attachments:
+        seed += "\0" + "\0".join((
+            a.filename, a.content_type, a.content_id, hashlib.sha256(a.content).hexdigest()
+        ))
+    if subtype != "alternative":
+        seed += "\0" + subtype
+    digest = hashlib.sha256(seed.encode("utf-8", "surrogatepass"))
     return f"=_pw_{digest.hexdigest()[:32]}"
 
 

@@ -8,24 +8,34 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
+    """An email's status, and (QUEUED/DEFERRED/SENT/BOUNCED/SUPPRESSED/FAILED) a recipient's."""
+
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
     DEFERRED = "deferred"
     BOUNCED = "bounced"
     FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    SCHEDULED = "scheduled"
+    CANCELED = "canceled"
 
 
-TERMINAL = frozenset({Status.SENT, Status.BOUNCED, Status.FAILED})
+TERMINAL = frozenset({Status.SENT, Status.BOUNCED, Status.FAILED, Status.SUPPRESSED, Status.CANCELED})
 
 
 class EventType(StrEnum):
+    """What an event records; the names match the statuses they lead to."""
+
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
     DEFERRED = "deferred"
     BOUNCED = "bounced"
     FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    SCHEDULED = "scheduled"
+    CANCELED = "canceled"
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,24 @@ class EventRecord:
     smtp_code: int | None = None
     smtp_message: str = ""
     detail: str = ""
+    recipient: str = ""
+
+
+@dataclass(frozen=True)
+class RecipientState:
+    """One recipient's state, kept with the email as JSON."""
+
+    status: Status
+    code: int | None = None
+    message: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"status": self.status.value, "code": self.code, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> RecipientState:
+        code = data.get("code")
+        return cls(Status(str(data["status"])), int(code) if code is not None else None, str(data.get("message", "")))  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -50,6 +78,10 @@ class EmailRecord:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    send_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    expires_at: datetime | None = None
+    recipients: dict[str, RecipientState] = field(default_factory=dict)
     events: list[EventRecord] = field(default_factory=list)
 
 
@@ -62,14 +94,35 @@ class ClaimedEmail:
     account_id: int
     attempts: int
     content: dict[str, object]
+    created_at: datetime
+    expires_at: datetime | None
+    recipients: dict[str, RecipientState]
+    send_at: datetime | None = None
+
+    @property
+    def started_at(self) -> datetime:
+        """When delivery began: send_at for scheduled emails, acceptance otherwise."""
+        return max(self.created_at, self.send_at) if self.send_at else self.created_at
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one delivery attempt ended in (set by the worker, recorded by the store)."""
+class NewEvent:
+    """An event to append (the store adds ids and times)."""
 
-    status: Status
-    event: EventType
+    type: EventType
     smtp_code: int | None = None
     smtp_message: str = ""
     detail: str = ""
+    recipient: str = ""
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one delivery attempt ended in, decided by the worker, written by the store."""
+
+    status: Status
+    recipients: dict[str, RecipientState]
+    events: list[NewEvent]
+    last_error: str = ""
+    next_attempt_at: datetime | None = None
+    suppress: dict[str, str] = field(default_factory=dict)  # address -> reason

@@ -77,9 +77,27 @@ class Settings(BaseSettings):
     message_id_domain: str = Field(
         "postwire.local", description="Domain part of the Message-ID header of sent emails."
     )
-    max_retries: int = Field(8, description="Delivery retries after a transient failure.")
-    retry_min_backoff_ms: int = Field(1_000, description="First retry delay (doubles each time).")
-    retry_max_backoff_ms: int = Field(600_000, description="Longest delay between retries.")
+    max_retries: int = Field(
+        5, description="Dramatiq retries of an attempt that crashed (a bug or an outage, not SMTP)."
+    )
+    retry_min_backoff_ms: int = Field(
+        30_000, description="First delay after a transient SMTP failure; doubles each attempt, ±20% jitter."
+    )
+    retry_max_backoff_ms: int = Field(3_600_000, description="Longest delay between two attempts.")
+    retry_lifetime_seconds: float = Field(
+        86_400.0, description="Retry transient failures for this long after acceptance, then FAILED."
+    )
+    lease_seconds: float = Field(
+        300.0, description="A claimed email whose worker has not finished by then is retried."
+    )
+    domain_concurrency: int = Field(
+        20, description="Concurrent deliveries per recipient domain across all workers (0: no limit)."
+    )
+    schedule_horizon_days: float = Field(30.0, description="How far ahead send_at may be.")
+    publish_grace_seconds: float = Field(
+        5.0, description="An accepted email still unpublished after this is published by the scheduler."
+    )
+    scheduler_interval: float = Field(1.0, description="Seconds between the scheduler's rounds.")
     worker_threads: int = Field(8, description="Dramatiq worker threads per worker process.")
 
     # Embedded mode

@@ -1,36 +1,65 @@
-"""All SQL lives here. Every read is scoped to an account; writes are one transaction."""
+"""SQL for the API side: accounts, keys, accepting emails, reading them back.
+
+Every read is scoped to an account; every write is one transaction.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.db import accounts, api_keys, emails, events
-from core.model import (
-    ClaimedEmail,
-    EmailRecord,
-    EventRecord,
-    EventType,
-    Outcome,
-    Status,
-)
+from core.db import accounts, api_keys, emails, events, idempotency_keys
+from core.errors import AlreadyExists, FailedPrecondition, NotFound
+from core.model import EmailRecord, EventRecord, EventType, NewEvent, RecipientState, Status
 
-CLAIMABLE = (Status.QUEUED.value, Status.DEFERRED.value)
+IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every time stored is UTC."""
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def recipients_from_json(data: dict[str, Any] | None) -> dict[str, RecipientState]:
+    return {address: RecipientState.from_json(state) for address, state in (data or {}).items()}
+
+
+def recipients_to_json(recipients: dict[str, RecipientState]) -> dict[str, Any]:
+    return {address: state.to_json() for address, state in recipients.items()}
+
+
+async def add_events(
+    conn: AsyncConnection, account_id: int, email_id: int, new: Sequence[NewEvent], now: datetime
+) -> None:
+    if new:
+        await conn.execute(
+            insert(events),
+            [
+                {
+                    "account_id": account_id,
+                    "email_id": email_id,
+                    "type": e.type.value,
+                    "occurred_at": now,
+                    "smtp_code": e.smtp_code,
+                    "smtp_message": e.smtp_message,
+                    "detail": e.detail,
+                    "recipient": e.recipient,
+                }
+                for e in new
+            ],
+        )
 
 
 def _event(row: Any) -> EventRecord:
@@ -38,10 +67,11 @@ def _event(row: Any) -> EventRecord:
         id=row.id,
         message_id=row.public_id,
         type=EventType(row.type),
-        occurred_at=_aware(row.occurred_at),  # type: ignore[arg-type]
+        occurred_at=aware(row.occurred_at),  # type: ignore[arg-type]
         smtp_code=row.smtp_code,
         smtp_message=row.smtp_message,
         detail=row.detail,
+        recipient=row.recipient,
     )
 
 
@@ -53,11 +83,36 @@ _EVENT_COLUMNS = (
     events.c.smtp_code,
     events.c.smtp_message,
     events.c.detail,
+    events.c.recipient,
 )
 
 
+@dataclass(frozen=True)
+class NewEmail:
+    """An email to store; `publish_after` is when the scheduler publishes it if the
+    accepting server has not (a grace period, or `send_at` for scheduled ones)."""
+
+    message_id: str
+    content: dict[str, object]
+    recipients: list[str]
+    status: Status
+    publish_after: datetime
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
+    idempotency_key: str = ""
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    email_id: int
+    message_id: str
+    status: Status
+    replayed: bool = False  # an idempotent replay: nothing new was stored
+
+
 class Store:
-    """Persistence for accounts, keys, emails and their events."""
+    """Persistence used by the API: accounts, keys, emails and their events."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -85,11 +140,7 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(
                 insert(api_keys).values(
-                    account_id=account_id,
-                    name=name,
-                    prefix=prefix,
-                    key_hash=key_hash,
-                    created_at=utcnow(),
+                    account_id=account_id, name=name, prefix=prefix, key_hash=key_hash, created_at=utcnow()
                 )
             )
 
@@ -107,45 +158,136 @@ class Store:
 
     # Emails -------------------------------------------------------------------------
 
-    async def accept_email(self, account_id: int, message_id: str, content: dict[str, object]) -> int:
-        """Store a new email and its `queued` event in one transaction; returns its id."""
+    async def accept_email(self, account_id: int, new: NewEmail) -> Accepted:
+        """Store the email, its first event and its idempotency key in one transaction.
+
+        A key already used (within 24 h) returns the original email when the request
+        is the same, and raises AlreadyExists when it differs; concurrent duplicates
+        are serialised by the key's primary key.
+        """
         now = utcnow()
-        async with self.engine.begin() as conn:
-            email_id = int(
-                (
+        try:
+            async with self.engine.begin() as conn:
+                if new.idempotency_key:
                     await conn.execute(
-                        insert(emails)
-                        .values(
-                            public_id=message_id,
-                            account_id=account_id,
-                            status=Status.QUEUED.value,
-                            content=content,
-                            attempts=0,
-                            last_error="",
-                            created_at=now,
-                            updated_at=now,
+                        delete(idempotency_keys).where(
+                            idempotency_keys.c.account_id == account_id,
+                            idempotency_keys.c.key == new.idempotency_key,
+                            idempotency_keys.c.created_at < now - IDEMPOTENCY_TTL,
                         )
-                        .returning(emails.c.id)
                     )
-                ).scalar_one()
-            )
-            await self._add_event(conn, account_id, email_id, Outcome(Status.QUEUED, EventType.QUEUED), now)
+                email_id = await self._insert_email(conn, account_id, new, now)
+                if new.idempotency_key:
+                    await conn.execute(
+                        insert(idempotency_keys).values(
+                            account_id=account_id,
+                            key=new.idempotency_key,
+                            fingerprint=new.fingerprint,
+                            email_id=email_id,
+                            created_at=now,
+                        )
+                    )
+        except IntegrityError:
+            if not new.idempotency_key:
+                raise
+            return await self._replay(account_id, new)
+        return Accepted(email_id, new.message_id, new.status)
+
+    async def _insert_email(self, conn: AsyncConnection, account_id: int, new: NewEmail, now: datetime) -> int:
+        pending = Status.SCHEDULED if new.status is Status.SCHEDULED else Status.QUEUED
+        email_id = int(
+            (
+                await conn.execute(
+                    insert(emails)
+                    .values(
+                        public_id=new.message_id,
+                        account_id=account_id,
+                        status=new.status.value,
+                        content=new.content,
+                        attempts=0,
+                        last_error="",
+                        created_at=now,
+                        updated_at=now,
+                        next_attempt_at=new.publish_after,
+                        send_at=new.send_at,
+                        expires_at=new.expires_at,
+                        recipients=recipients_to_json({r: RecipientState(pending) for r in new.recipients}),
+                    )
+                    .returning(emails.c.id)
+                )
+            ).scalar_one()
+        )
+        first = (
+            NewEvent(EventType.SCHEDULED, detail=f"send at {new.send_at.isoformat()}")
+            if new.status is Status.SCHEDULED and new.send_at
+            else NewEvent(EventType.QUEUED)
+        )
+        await add_events(conn, account_id, email_id, [first], now)
         return email_id
+
+    async def _replay(self, account_id: int, new: NewEmail) -> Accepted:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(idempotency_keys.c.fingerprint, emails.c.id, emails.c.public_id, emails.c.send_at)
+                    .join(emails, emails.c.id == idempotency_keys.c.email_id)
+                    .where(
+                        idempotency_keys.c.account_id == account_id,
+                        idempotency_keys.c.key == new.idempotency_key,
+                    )
+                )
+            ).first()
+        if row is None:  # the other request rolled back; the caller may simply retry
+            raise FailedPrecondition("a concurrent request with this idempotency_key failed; retry")
+        if row.fingerprint != new.fingerprint:
+            raise AlreadyExists(
+                "idempotency_key was already used with a different request in the last 24 hours"
+            )
+        status = Status.SCHEDULED if row.send_at is not None else Status.QUEUED
+        return Accepted(int(row.id), str(row.public_id), status, replayed=True)
 
     async def mark_published(self, email_id: int) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(emails).where(emails.c.id == email_id).values(published_at=utcnow())
+                update(emails)
+                .where(emails.c.id == email_id, emails.c.published_at.is_(None))
+                .values(published_at=utcnow())
             )
+
+    async def cancel_scheduled(self, account_id: int, message_id: str) -> None:
+        """SCHEDULED → CANCELED with an event; NotFound or FailedPrecondition otherwise."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(emails)
+                    .where(
+                        emails.c.public_id == message_id,
+                        emails.c.account_id == account_id,
+                        emails.c.status == Status.SCHEDULED.value,
+                    )
+                    .values(status=Status.CANCELED.value, updated_at=now, next_attempt_at=None)
+                    .returning(emails.c.id)
+                )
+            ).first()
+            if row is not None:
+                await add_events(conn, account_id, row.id, [NewEvent(EventType.CANCELED)], now)
+                return
+            current = await conn.scalar(
+                select(emails.c.status).where(
+                    emails.c.public_id == message_id, emails.c.account_id == account_id
+                )
+            )
+        if current is None:
+            raise NotFound(f"no email {message_id!r}")
+        raise FailedPrecondition(f"only a scheduled email can be canceled; this one is {current}")
 
     async def get_email(self, account_id: int, message_id: str) -> EmailRecord | None:
         """The account's email with its events, oldest first; None if not the account's."""
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(emails).where(
-                        emails.c.public_id == message_id, emails.c.account_id == account_id
-                    )
+                    select(emails).where(emails.c.public_id == message_id, emails.c.account_id == account_id)
                 )
             ).first()
             if row is None:
@@ -163,9 +305,15 @@ class Store:
                 status=Status(row.status),
                 attempts=row.attempts,
                 last_error=row.last_error,
-                created_at=_aware(row.created_at),  # type: ignore[arg-type]
-                updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
-                sent_at=_aware(row.sent_at),
+                created_at=aware(row.created_at),  # type: ignore[arg-type]
+                updated_at=aware(row.updated_at),  # type: ignore[arg-type]
+                sent_at=aware(row.sent_at),
+                send_at=aware(row.send_at),
+                next_attempt_at=aware(row.next_attempt_at)
+                if row.status in (Status.DEFERRED.value, Status.SCHEDULED.value)
+                else None,
+                expires_at=aware(row.expires_at),
+                recipients=recipients_from_json(row.recipients),
                 events=[_event(e) for e in event_rows],
             )
 
@@ -192,125 +340,3 @@ class Store:
             query = query.where(events.c.type.in_([t.value for t in types]))
         async with self.engine.connect() as conn:
             return [_event(row) for row in await conn.execute(query)]
-
-    # Delivery -----------------------------------------------------------------------
-
-    async def claim(self, email_id: int, lease: timedelta) -> ClaimedEmail | None:
-        """Atomically take a queued/deferred email (or one whose lease ran out) for one
-        attempt: status `sending`, attempts + 1, a `sending` event. None when the email
-        is not claimable (already done, or another worker holds it)."""
-        now = utcnow()
-        async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    update(emails)
-                    .where(
-                        emails.c.id == email_id,
-                        or_(
-                            emails.c.status.in_(CLAIMABLE),
-                            and_(
-                                emails.c.status == Status.SENDING.value,
-                                emails.c.locked_until < now,
-                            ),
-                        ),
-                    )
-                    .values(
-                        status=Status.SENDING.value,
-                        attempts=emails.c.attempts + 1,
-                        updated_at=now,
-                        locked_until=now + lease,
-                    )
-                    .returning(
-                        emails.c.id,
-                        emails.c.public_id,
-                        emails.c.account_id,
-                        emails.c.attempts,
-                        emails.c.content,
-                    )
-                )
-            ).first()
-            if row is None:
-                return None
-            await self._add_event(
-                conn, row.account_id, row.id, Outcome(Status.SENDING, EventType.SENDING), now
-            )
-        return ClaimedEmail(
-            id=row.id,
-            message_id=row.public_id,
-            account_id=row.account_id,
-            attempts=row.attempts,
-            content=row.content,
-        )
-
-    async def record_outcome(self, claimed: ClaimedEmail, outcome: Outcome) -> None:
-        """Record an attempt's result as the email's status and one event."""
-        now = utcnow()
-        values: dict[str, object] = {
-            "status": outcome.status.value,
-            "updated_at": now,
-            "locked_until": None,
-        }
-        if outcome.status is Status.SENT:
-            values["sent_at"] = now
-        else:
-            values["last_error"] = outcome.detail or outcome.smtp_message
-        async with self.engine.begin() as conn:
-            await conn.execute(update(emails).where(emails.c.id == claimed.id).values(**values))
-            await self._add_event(conn, claimed.account_id, claimed.id, outcome, now)
-
-    async def fail_if_not_final(self, email_id: int, detail: str) -> bool:
-        """Mark a not-yet-final email FAILED (retries exhausted). True if it changed."""
-        now = utcnow()
-        final = [s.value for s in (Status.SENT, Status.BOUNCED, Status.FAILED)]
-        async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    update(emails)
-                    .where(emails.c.id == email_id, emails.c.status.not_in(final))
-                    .values(status=Status.FAILED.value, updated_at=now, last_error=detail, locked_until=None)
-                    .returning(emails.c.account_id)
-                )
-            ).first()
-            if row is None:
-                return False
-            await self._add_event(
-                conn, row.account_id, email_id, Outcome(Status.FAILED, EventType.FAILED, detail=detail), now
-            )
-        return True
-
-    async def find_stranded(self, unpublished_for: timedelta, limit: int = 500) -> list[int]:
-        """Emails accepted but never published, or whose `sending` lease ran out."""
-        now = utcnow()
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(emails.c.id)
-                .where(
-                    or_(
-                        and_(
-                            emails.c.status == Status.QUEUED.value,
-                            emails.c.published_at.is_(None),
-                            emails.c.created_at < now - unpublished_for,
-                        ),
-                        and_(emails.c.status == Status.SENDING.value, emails.c.locked_until < now),
-                    )
-                )
-                .order_by(emails.c.id)
-                .limit(limit)
-            )
-            return [int(r.id) for r in rows]
-
-    @staticmethod
-    async def _add_event(
-        conn: AsyncConnection, account_id: int, email_id: int, outcome: Outcome, now: datetime
-    ) -> None:
-        await conn.execute(
-            insert(events).values(
-                account_id=account_id,
-                email_id=email_id,
-                type=outcome.event.value,
-                occurred_at=now,
-                smtp_code=outcome.smtp_code,
-                smtp_message=outcome.smtp_message,
-                detail=outcome.detail,
-            )
-        )

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from core.addresses import has_control_chars, parse_address, parse_addresses
-from core.content import Address, EmailContent
+from core.content import Address, Attachment, EmailContent
 from core.errors import FieldViolation, InvalidArgument
 
 
 @dataclass(frozen=True)
 class SendLimits:
     """Per-message limits. Lengths are in characters, max_total_bytes in UTF-8 bytes
-    over subject, bodies, header names and values, metadata keys and values."""
+    over subject, bodies, header names and values, metadata keys and values, plus
+    the base64-encoded size of each attachment (what goes on the wire)."""
 
     max_recipients: int = 50
     max_total_bytes: int = 25 * 1024 * 1024
@@ -27,6 +29,21 @@ class SendLimits:
     max_metadata: int = 50
     max_metadata_key_length: int = 128
     max_metadata_value_length: int = 1024
+    max_attachments: int = 20
+
+
+class AttachmentInput(Protocol):
+    """What validate_send reads from each attachment: a postwire.v1.Attachment
+    message, a core.content.Attachment or anything with these attributes."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def content_id(self) -> str: ...
 
 
 # Headers Postwire writes itself (or that would leak, spoof or break the message).
@@ -43,6 +60,15 @@ _RESERVED_PREFIXES = ("content-", "resent-")
 
 # RFC 5322 section 3.6.8: ftext is printable US-ASCII except ":" (33-57, 59-126).
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+
+# type/subtype of RFC 2045 token characters; parameters are not accepted.
+_CONTENT_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
+# RFC 5322 atext plus "." and "@": the inside of a msg-id (dot-atom "@" dot-atom)
+# loosely, so ids like "logo" or "logo.png@example.com" pass; no "<>", spaces,
+# quotes or control characters.
+_CONTENT_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]+")
+_MAX_FILENAME_LENGTH = 255
+_MAX_CONTENT_ID_LENGTH = 255
 
 
 def key_path(field: str, key: str) -> str:
@@ -63,10 +89,12 @@ def validate_send(
     headers: Mapping[str, str],
     tags: Iterable[str],
     metadata: Mapping[str, str],
+    attachments: Sequence[AttachmentInput] = (),
     limits: SendLimits = SendLimits(),
 ) -> EmailContent:
     """Check a send request and return its EmailContent, or raise one InvalidArgument
-    listing every violation. Duplicate recipients are accepted (the envelope dedupes)."""
+    listing every violation. Duplicate recipients are accepted (the envelope dedupes).
+    Attachments with a content_id are inline parts and need an html_body."""
     violations: list[FieldViolation] = []
 
     sender = _one("from_address", from_address, violations, required=True)
@@ -91,16 +119,23 @@ def validate_send(
     tag_list = list(tags)
     _check_tags(tag_list, limits, violations)
     _check_metadata(metadata, limits, violations)
+    files = _check_attachments(attachments, bool(html_body), limits, violations)
 
     total = sum(len(s.encode("utf-8", "surrogatepass")) for s in (
         subject, text_body, html_body, *headers.keys(), *headers.values(),
         *metadata.keys(), *metadata.values(),
     ))
-    if total > limits.max_total_bytes:
+    attached = sum(_base64_size(len(a.content)) for a in files)
+    if total + attached > limits.max_total_bytes:
         biggest = "html_body" if len(html_body) > len(text_body) else "text_body"
+        body = html_body if biggest == "html_body" else text_body
+        if attached > len(body.encode("utf-8", "surrogatepass")):
+            biggest = "attachments"  # they outweigh either body: blame them
+        parts = "subject, bodies, headers, metadata and base64-encoded attachments" if files else (
+            "subject, bodies, headers and metadata"
+        )
         violations.append(FieldViolation(biggest, (
-            f"message is {total} bytes (subject, bodies, headers and metadata); "
-            f"the limit is {limits.max_total_bytes}"
+            f"message is {total + attached} bytes ({parts}); the limit is {limits.max_total_bytes}"
         )))
 
     if violations or sender is None:
@@ -117,6 +152,7 @@ def validate_send(
         headers=dict(headers),
         tags=tuple(tag_list),
         metadata=dict(metadata),
+        attachments=files,
     )
 
 
@@ -207,3 +243,79 @@ def _check_metadata(metadata: Mapping[str, str], limits: SendLimits, out: list[F
             out.append(FieldViolation(path, (
                 f"value is {len(value)} characters; the limit is {limits.max_metadata_value_length}"
             )))
+
+
+def _base64_size(n: int) -> int:
+    """Bytes of base64 for n bytes of data (line breaks not counted)."""
+    return -(-n // 3) * 4
+
+
+def _check_attachments(
+    attachments: Sequence[AttachmentInput], has_html: bool, limits: SendLimits, out: list[FieldViolation]
+) -> tuple[Attachment, ...]:
+    """Check each attachment and return them as Attachments. Entries whose content
+    is not bytes are reported and left out (their size is unknown)."""
+    if len(attachments) > limits.max_attachments:
+        out.append(FieldViolation(
+            "attachments", f"{len(attachments)} attachments; the limit is {limits.max_attachments}"
+        ))
+    result: list[Attachment] = []
+    seen_ids: set[str] = set()
+    for index, item in enumerate(attachments):
+        path = f"attachments[{index}]"
+        filename = item.filename
+        content_type = item.content_type
+        content = item.content
+        content_id = getattr(item, "content_id", "") or ""
+
+        if not filename.strip():
+            out.append(FieldViolation(f"{path}.filename", "is required"))
+        elif has_control_chars(filename):
+            out.append(FieldViolation(f"{path}.filename", "must not contain control characters such as CR, LF or NUL"))
+        elif "/" in filename or "\\" in filename:
+            out.append(FieldViolation(f"{path}.filename", "must be a bare file name without '/' or '\\'"))
+        elif filename in (".", ".."):
+            out.append(FieldViolation(f"{path}.filename", "must not be '.' or '..'"))
+        if len(filename) > _MAX_FILENAME_LENGTH:
+            out.append(FieldViolation(
+                f"{path}.filename", f"is {len(filename)} characters; the limit is {_MAX_FILENAME_LENGTH}"
+            ))
+
+        if not content_type:
+            out.append(FieldViolation(f"{path}.content_type", "is required"))
+        elif not _CONTENT_TYPE.fullmatch(content_type):
+            out.append(FieldViolation(f"{path}.content_type", (
+                "must be a MIME type like 'application/pdf' (type/subtype, no parameters)"
+            )))
+        elif content_type.split("/", 1)[0].lower() in ("multipart", "message"):
+            out.append(FieldViolation(f"{path}.content_type", (
+                "multipart/* and message/* cannot be attached; use application/octet-stream"
+            )))
+
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            out.append(FieldViolation(f"{path}.content", "must be bytes"))
+            continue
+        data = bytes(content)
+        if not data:
+            out.append(FieldViolation(f"{path}.content", "must not be empty"))
+
+        if content_id:
+            id_path = f"{path}.content_id"
+            if not _CONTENT_ID.fullmatch(content_id):
+                out.append(FieldViolation(id_path, (
+                    "must be a bare id like 'logo@example.com': printable ASCII without "
+                    "'<', '>', spaces, quotes or control characters"
+                )))
+            elif len(content_id) > _MAX_CONTENT_ID_LENGTH:
+                out.append(FieldViolation(id_path, (
+                    f"is {len(content_id)} characters; the limit is {_MAX_CONTENT_ID_LENGTH}"
+                )))
+            elif content_id.casefold() in seen_ids:
+                out.append(FieldViolation(id_path, "content_id given twice (compared case-insensitively)"))
+            if not has_html:
+                out.append(FieldViolation(id_path, "inline parts (content_id set) need an html_body"))
+            seen_ids.add(content_id.casefold())
+        result.append(Attachment(
+            filename=filename, content_type=content_type, content=data, content_id=content_id
+        ))
+    return tuple(result)

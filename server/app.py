@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import dramatiq
 import grpc
@@ -35,7 +36,11 @@ class Server:
         self.broker = broker or make_broker(settings)
         self.owns_broker = broker is None
         self.service = EmailService(
-            self.store, Publisher(self.broker, settings), settings.stream_poll_interval
+            self.store,
+            Publisher(self.broker, settings),
+            poll_interval=settings.stream_poll_interval,
+            schedule_horizon=timedelta(days=settings.schedule_horizon_days),
+            publish_grace=timedelta(seconds=settings.publish_grace_seconds),
         )
         secret = settings.secret_key.get_secret_value()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -18,6 +20,17 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     ts = Timestamp()
     ts.FromDatetime(value)
     return ts
+
+
+def datetime_or_none(message: Message, field: str) -> datetime | None:
+    """A Timestamp field as an aware datetime; None when unset."""
+    if not message.HasField(field):
+        return None
+    value: Timestamp = getattr(message, field)
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgument([FieldViolation(field, "not a valid timestamp")]) from exc
 
 
 def status_to_proto(status: Status) -> int:
@@ -50,6 +63,7 @@ def event_to_proto(event: EventRecord) -> event_pb2.Event:
         smtp_code=event.smtp_code or 0,
         smtp_message=event.smtp_message,
         detail=event.detail,
+        recipient=event.recipient,
     )
 
 
@@ -63,4 +77,16 @@ def status_response(record: EmailRecord) -> email_service_pb2.GetStatusResponse:
         updated_at=timestamp(record.updated_at),
         sent_at=timestamp(record.sent_at),
         events=[event_to_proto(e) for e in record.events],
+        recipients=[
+            email_pb2.RecipientStatus(
+                address=address,
+                status=status_to_proto(state.status),  # type: ignore[arg-type]
+                smtp_code=state.code or 0,
+                smtp_message=state.message,
+            )
+            for address, state in record.recipients.items()
+        ],
+        send_at=timestamp(record.send_at),
+        next_attempt_at=timestamp(record.next_attempt_at),
+        expires_at=timestamp(record.expires_at),
     )

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import grpc
 
 from core.cursor import decode_cursor
-from core.service import EmailService
+from core.service import EmailService, SendOptions
 from core.validation import SendLimits, validate_send
 from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
-from server.convert import event_to_proto, event_types_from_proto, status_response, status_to_proto
+from server.convert import datetime_or_none, event_to_proto, event_types_from_proto, status_response, status_to_proto
 from server.interceptors import current_account
 
 
@@ -33,9 +33,15 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             headers=dict(request.headers),
             tags=list(request.tags),
             metadata=dict(request.metadata),
+            attachments=list(request.attachments),
             limits=self.limits,
         )
-        message_id, status = await self.service.send(current_account.get(), content)
+        options = SendOptions(
+            send_at=datetime_or_none(request, "send_at"),
+            expires_at=datetime_or_none(request, "expires_at"),
+            idempotency_key=request.idempotency_key,
+        )
+        message_id, status = await self.service.send(current_account.get(), content, options)
         return pb.SendResponse(message_id=message_id, status=status_to_proto(status))  # type: ignore[arg-type]
 
     async def GetStatus(
@@ -43,6 +49,12 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
     ) -> pb.GetStatusResponse:
         record = await self.service.get_status(current_account.get(), request.message_id)
         return status_response(record)
+
+    async def CancelScheduled(
+        self, request: pb.CancelScheduledRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelScheduledResponse:
+        status = await self.service.cancel_scheduled(current_account.get(), request.message_id)
+        return pb.CancelScheduledResponse(message_id=request.message_id, status=status_to_proto(status))  # type: ignore[arg-type]
 
     async def StreamEvents(
         self, request: pb.StreamEventsRequest, context: grpc.aio.ServicerContext

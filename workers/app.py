@@ -1,8 +1,7 @@
-"""Worker composition: Dramatiq actors over the delivery queue, plus the sweeper."""
+"""Worker composition: Dramatiq actors over the delivery queue."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from datetime import timedelta
@@ -11,32 +10,46 @@ from typing import Any
 import dramatiq
 
 from core.db import make_engine
-from core.errors import Unavailable
-from core.queue import DELIVER_ACTOR, RETRIES_EXHAUSTED_ACTOR, Publisher, deliver_queue, make_broker
+from core.deadletter import DeadLetters
+from core.delivery_store import DeliveryStore
+from core.queue import DELIVER_ACTOR, RETRIES_EXHAUSTED_ACTOR, deliver_queue, make_broker
 from core.settings import Settings
-from core.store import Store
-from workers.delivery import Deliverer
+from workers.delivery import Deliverer, RetryPolicy
+from workers.limits import DomainLimiter
 from workers.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)  # a `sending` claim older than this is re-queued by the sweeper
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        min_backoff=timedelta(milliseconds=settings.retry_min_backoff_ms),
+        max_backoff=timedelta(milliseconds=settings.retry_max_backoff_ms),
+        lifetime=timedelta(seconds=settings.retry_lifetime_seconds),
+        lease=timedelta(seconds=settings.lease_seconds),
+    )
 
 
 class WorkerApp:
     """Registers the actors on a broker; builds their dependencies lazily in the
-    event loop Dramatiq runs async actors on (engines belong to one loop)."""
+    event loop Dramatiq runs async actors on (engines and pools belong to one loop)."""
 
     def __init__(self, settings: Settings, broker: dramatiq.Broker) -> None:
         self.settings = settings
         self.broker = broker
         self._deliverer: Deliverer | None = None
 
-    def _get_deliverer(self) -> Deliverer:
+    def deliverer(self) -> Deliverer:
         if self._deliverer is None:
-            store = Store(make_engine(self.settings.database_url))
-            transport = SmtpTransport(self.settings)
-            self._deliverer = Deliverer(store, transport, self.settings.message_id_domain, LEASE)
+            settings = self.settings
+            self._deliverer = Deliverer(
+                DeliveryStore(make_engine(settings.database_url)),
+                SmtpTransport(settings),
+                DomainLimiter(settings),
+                DeadLetters(settings),
+                settings.message_id_domain,
+                retry_policy(settings),
+            )
         return self._deliverer
 
     def register(self) -> None:
@@ -44,21 +57,23 @@ class WorkerApp:
         queue = deliver_queue(settings)
 
         async def deliver_email(email_id: int) -> None:
-            await self._get_deliverer().deliver(email_id)
+            await self.deliverer().deliver(email_id)
 
         async def delivery_retries_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
             email_id = int(message["args"][0])
             retries = retry_info.get("retries", "?")
-            await self._get_deliverer().give_up(email_id, f"gave up after {retries} retries")
+            await self.deliverer().give_up(email_id, f"delivery crashed {retries} times")
 
+        # Dramatiq retries only attempts that crash (a bug, an outage); SMTP outcomes,
+        # including transient ones, are recorded and rescheduled in the database.
         dramatiq.actor(
             deliver_email,
             actor_name=DELIVER_ACTOR,
             queue_name=queue,
             broker=self.broker,
             max_retries=settings.max_retries,
-            min_backoff=settings.retry_min_backoff_ms,
-            max_backoff=settings.retry_max_backoff_ms,
+            min_backoff=1_000,
+            max_backoff=60_000,
             on_retry_exhausted=RETRIES_EXHAUSTED_ACTOR,
         )
         dramatiq.actor(
@@ -70,69 +85,20 @@ class WorkerApp:
         )
 
 
-class Sweeper(threading.Thread):
-    """Republishes emails that were stored but never published (broker down at Send,
-    crash between commit and publish) and `sending` claims whose lease ran out."""
-
-    def __init__(self, settings: Settings, publisher: Publisher, interval: float = 5.0) -> None:
-        super().__init__(name="postwire-sweeper", daemon=True)
-        self.settings = settings
-        self.publisher = publisher
-        self.interval = interval
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        asyncio.run(self._loop())
-
-    async def _loop(self) -> None:
-        store = Store(make_engine(self.settings.database_url, pool_size=1, max_overflow=0)
-                      if not self.settings.is_sqlite else make_engine(self.settings.database_url))
-        try:
-            while not self.stopping.is_set():
-                try:
-                    await self.sweep(store)
-                except Exception:  # keep sweeping whatever one round hit
-                    log.exception("sweep failed")
-                await asyncio.to_thread(self.stopping.wait, self.interval)
-        finally:
-            await store.close()
-
-    async def sweep(self, store: Store) -> int:
-        ids = await store.find_stranded(unpublished_for=timedelta(seconds=self.interval))
-        for email_id in ids:
-            try:
-                await self.publisher.publish(email_id)
-            except Unavailable:
-                log.warning("sweeper: broker unavailable, will retry")
-                return 0
-            await store.mark_published(email_id)
-        if ids:
-            log.info("sweeper republished %d emails", len(ids))
-        return len(ids)
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-
 class WorkerProcess:
-    """A worker process's parts: broker, actors, Dramatiq worker threads, sweeper."""
+    """A worker process's parts: broker, actors and Dramatiq worker threads."""
 
     def __init__(self, settings: Settings, broker: dramatiq.Broker | None = None) -> None:
         self.settings = settings
         self.broker = broker or make_broker(settings)
         WorkerApp(settings, self.broker).register()
-        self.publisher = Publisher(self.broker, settings)
         self.worker = dramatiq.Worker(self.broker, worker_threads=settings.worker_threads, worker_timeout=100)
-        self.sweeper = Sweeper(settings, self.publisher)
 
     def start(self) -> None:
         self.worker.start()
-        self.sweeper.start()
 
     def stop(self) -> None:
-        self.sweeper.stop()
         self.worker.stop()
-        self.sweeper.join(timeout=10)
         self.broker.close()
 
 

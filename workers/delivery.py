@@ -1,4 +1,5 @@
-"""One delivery attempt as named steps: claim → render → send → record.
+"""One delivery attempt as named guard steps (after postal's outgoing message processor):
+claim → check expiry → check suppression → check domain limits → send → record.
 
 Safe to run twice for the same id: the claim is atomic, so a redelivered message
 finds the email already taken or done and returns.
@@ -7,73 +8,196 @@ finds the email already taken or done and returns.
 from __future__ import annotations
 
 import logging
+import random
+from dataclasses import dataclass
 from datetime import timedelta
 
 import aiosmtplib
 
-from core.content import content_from_dict
-from core.mime import envelope_recipients, render
-from core.model import ClaimedEmail, EventType, Outcome, Status
-from core.store import Store, utcnow
-from workers.classify import Kind, classify
+from core.addresses import ascii_email
+from core.content import EmailContent, content_from_dict
+from core.deadletter import DeadLetters
+from core.delivery_store import DeliveryStore
+from core.mime import envelope_recipients, render, requires_smtputf8
+from core.model import AttemptResult, ClaimedEmail, EventType, NewEvent, RecipientState, Status
+from core.scheduling import retry_delay
+from core.store import utcnow
+from workers.classify import Kind, Verdict, classify, classify_reply, retry_hint
+from workers.limits import DomainLimiter
 from workers.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
 
+# Permanent replies that say the mailbox itself is bad: the address is suppressed.
+# Other 5xx (552 too big, 554 policy) bounce this email only.
+SUPPRESSING_CODES = frozenset({550, 551, 553})
+PENDING = (Status.QUEUED, Status.DEFERRED, Status.SCHEDULED)
+_STATUS_BY_KIND = {Kind.TRANSIENT: Status.DEFERRED, Kind.PERMANENT: Status.BOUNCED, Kind.FAILED: Status.FAILED}
+_EVENT_BY_STATUS = {Status.DEFERRED: EventType.DEFERRED, Status.BOUNCED: EventType.BOUNCED, Status.FAILED: EventType.FAILED}
 
-class TransientDeliveryError(Exception):
-    """Raised so Dramatiq's Retries middleware schedules the next attempt."""
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    min_backoff: timedelta
+    max_backoff: timedelta
+    lifetime: timedelta
+    lease: timedelta
+
+
+class Attempt:
+    """The recipients' states and the events of one attempt, as they are decided."""
+
+    def __init__(self, claimed: ClaimedEmail, content: EmailContent) -> None:
+        self.recipients = dict(claimed.recipients) or {
+            address: RecipientState(Status.QUEUED) for address in envelope_recipients(content)
+        }
+        self.events: list[NewEvent] = []
+        self.suppress: dict[str, str] = {}
+        self.last_error = ""
+        self.hint: timedelta | None = None
+
+    def pending(self) -> list[str]:
+        return [a for a, s in self.recipients.items() if s.status in PENDING]
+
+    def set(self, address: str, status: Status, event: EventType, code: int | None = None, message: str = "", detail: str = "") -> None:
+        self.recipients[address] = RecipientState(status, code, message)
+        self.events.append(NewEvent(event, code, message, detail, recipient=address))
+
+    def apply(self, address: str, verdict: Verdict) -> None:
+        status = _STATUS_BY_KIND[verdict.kind]
+        self.set(address, status, _EVENT_BY_STATUS[status], verdict.code, verdict.message, verdict.message)
+        self.last_error = f"{verdict.code} {verdict.message}" if verdict.code else verdict.message
+        if verdict.kind is Kind.PERMANENT and verdict.code in SUPPRESSING_CODES:
+            self.suppress[address] = self.last_error
+        hint = retry_hint(verdict.message) if verdict.kind is Kind.TRANSIENT else None
+        if hint:
+            self.hint = max(self.hint or timedelta(0), timedelta(seconds=hint))
+
+
+def overall(recipients: dict[str, RecipientState]) -> Status:
+    """The email's status once no recipient is pending."""
+    statuses = {s.status for s in recipients.values()}
+    for status in (Status.SENT, Status.BOUNCED, Status.FAILED):
+        if status in statuses:
+            return status
+    return Status.SUPPRESSED
 
 
 class Deliverer:
     def __init__(
-        self, store: Store, transport: SmtpTransport, message_id_domain: str, lease: timedelta
+        self,
+        store: DeliveryStore,
+        transport: SmtpTransport,
+        limiter: DomainLimiter,
+        dead_letters: DeadLetters,
+        message_id_domain: str,
+        policy: RetryPolicy,
     ) -> None:
         self.store = store
         self.transport = transport
+        self.limiter = limiter
+        self.dead_letters = dead_letters
         self.message_id_domain = message_id_domain
-        self.lease = lease
+        self.policy = policy
 
     async def deliver(self, email_id: int) -> Status | None:
-        """Attempt delivery; returns the recorded status (None if nothing to do)."""
-        claimed = await self.store.claim(email_id, self.lease)
+        """Attempt delivery; returns the recorded status (None if nothing was done)."""
+        claimed = await self.store.claim(email_id, self.policy.lease)
         if claimed is None:
-            log.info("email %s not claimable (done or held elsewhere)", email_id)
+            log.info("email %s not claimable (done, deferred or held elsewhere)", email_id)
             return None
+        try:
+            return await self._attempt(claimed)
+        except Exception:
+            await self.store.release(claimed, self.policy.min_backoff)
+            raise
+
+    async def _attempt(self, claimed: ClaimedEmail) -> Status | None:
         content = content_from_dict(claimed.content)
+        attempt = Attempt(claimed, content)
+        if claimed.expires_at and utcnow() >= claimed.expires_at:
+            return await self._give_up(claimed, attempt, "expired before it could be delivered")
+        for address, reason in (await self.store.suppressed(claimed.account_id, attempt.pending())).items():
+            attempt.set(address, Status.SUPPRESSED, EventType.SUPPRESSED, detail=f"on the suppression list: {reason}")
+        pending = attempt.pending()
+        if pending:
+            domains = [a.rpartition("@")[2] for a in pending]
+            async with self.limiter.hold(domains) as got_slots:
+                if not got_slots:
+                    await self.store.release(claimed, timedelta(seconds=random.uniform(0.5, 2.0)))
+                    return None
+                await self.store.record_sending(claimed)
+                await self._send(claimed, content, pending, attempt)
+        return await self._conclude(claimed, attempt)
+
+    async def _send(self, claimed: ClaimedEmail, content: EmailContent, pending: list[str], attempt: Attempt) -> None:
         data = render(content, message_id=f"{claimed.message_id}@{self.message_id_domain}", date=utcnow())
         try:
-            accepted = await self.transport.send(
-                content.from_address.email, envelope_recipients(content), data
-            )
+            sender = ascii_email(content.from_address.email) or content.from_address.email
+            result = await self.transport.send(sender, pending, data, smtputf8=requires_smtputf8(content))
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            return await self._failed(claimed, exc)
-        detail = ""
-        if accepted.refused:
-            detail = "refused: " + ", ".join(
-                f"{rcpt} ({code} {text})" for rcpt, (code, text) in accepted.refused.items()
-            )
-        await self.store.record_outcome(
-            claimed,
-            Outcome(Status.SENT, EventType.SENT, accepted.code, accepted.message, detail),
-        )
-        return Status.SENT
+            verdict = classify(exc)
+            for address in pending:
+                attempt.apply(address, verdict)
+            return
+        for address in result.accepted:
+            attempt.set(address, Status.SENT, EventType.SENT, result.data_code, result.data_message, f"via {result.relay}")
+        for address, (code, message) in result.refused.items():
+            attempt.apply(address, classify_reply(code, message))
 
-    async def _failed(self, claimed: ClaimedEmail, exc: BaseException) -> Status:
-        verdict = classify(exc)
-        if verdict.kind is Kind.PERMANENT:
-            await self.store.record_outcome(
-                claimed,
-                Outcome(Status.BOUNCED, EventType.BOUNCED, verdict.code, verdict.message, verdict.message),
+    async def _conclude(self, claimed: ClaimedEmail, attempt: Attempt) -> Status:
+        deferred = [a for a, s in attempt.recipients.items() if s.status is Status.DEFERRED]
+        if deferred:
+            now = utcnow()
+            delay = retry_delay(
+                claimed.attempts, min_backoff=self.policy.min_backoff, max_backoff=self.policy.max_backoff, hint=attempt.hint
             )
-            return Status.BOUNCED
-        await self.store.record_outcome(
-            claimed,
-            Outcome(Status.DEFERRED, EventType.DEFERRED, verdict.code, verdict.message, verdict.message),
+            deadline = claimed.started_at + self.policy.lifetime
+            if claimed.expires_at:
+                deadline = min(deadline, claimed.expires_at)
+            if now + delay > deadline:
+                return await self._give_up(
+                    claimed, attempt, f"gave up after {claimed.attempts} attempts: {attempt.last_error}"
+                )
+            await self.store.finish_attempt(
+                claimed,
+                AttemptResult(Status.DEFERRED, attempt.recipients, attempt.events, attempt.last_error, now + delay, attempt.suppress),
+            )
+            return Status.DEFERRED
+        status = overall(attempt.recipients)
+        await self.store.finish_attempt(
+            claimed, AttemptResult(status, attempt.recipients, attempt.events, attempt.last_error, None, attempt.suppress)
         )
-        raise TransientDeliveryError(verdict.message) from exc
+        if status is Status.FAILED:
+            await self._dead_letter(claimed, attempt.last_error, attempt)
+        return status
+
+    async def _give_up(self, claimed: ClaimedEmail, attempt: Attempt, reason: str) -> Status:
+        for address in attempt.pending():
+            state = attempt.recipients[address]
+            attempt.recipients[address] = RecipientState(Status.FAILED, state.code, state.message)
+        attempt.events.append(NewEvent(EventType.FAILED, detail=reason))
+        status = overall(attempt.recipients)
+        await self.store.finish_attempt(
+            claimed, AttemptResult(status, attempt.recipients, attempt.events, reason, None, attempt.suppress)
+        )
+        await self._dead_letter(claimed, reason, attempt)
+        return status
+
+    async def _dead_letter(self, claimed: ClaimedEmail, reason: str, attempt: Attempt) -> None:
+        await self.dead_letters.publish(
+            {
+                "message_id": claimed.message_id,
+                "account_id": claimed.account_id,
+                "attempts": claimed.attempts,
+                "reason": reason,
+                "recipients": {a: s.to_json() for a, s in attempt.recipients.items()},
+                "failed_at": utcnow().isoformat(),
+            }
+        )
 
     async def give_up(self, email_id: int, reason: str) -> None:
-        """Retries exhausted: the email ends FAILED, with an event."""
+        """Dramatiq's retries of a crashing attempt ran out: the email ends FAILED."""
         if await self.store.fail_if_not_final(email_id, reason):
             log.warning("email %s failed: %s", email_id, reason)
+            await self.dead_letters.publish({"email_id": email_id, "reason": reason, "failed_at": utcnow().isoformat()})

@@ -45,10 +45,14 @@ def test_dev_mode_delivers_to_the_outbox_and_reports_sent(tmp_path: Path) -> Non
             while (status := client.get_status(message_id)).status != email_pb2.EMAIL_STATUS_SENT:
                 assert time.monotonic() < deadline, status
                 time.sleep(0.05)
-            assert [e.type for e in status.events] == [E.EVENT_TYPE_QUEUED, E.EVENT_TYPE_SENDING, E.EVENT_TYPE_SENT]
+            # One SENT event per recipient (the Bcc one too).
+            assert [(e.type, e.recipient) for e in status.events] == [
+                (E.EVENT_TYPE_QUEUED, ""), (E.EVENT_TYPE_SENDING, ""),
+                (E.EVENT_TYPE_SENT, "b@example.com"), (E.EVENT_TYPE_SENT, "c@example.com"),
+            ]
 
             events = list(client.stream_events(after=status.events[0].cursor, idle_timeout=1.0))
-            assert [e.type for e in events] == [E.EVENT_TYPE_SENDING, E.EVENT_TYPE_SENT]
+            assert [e.type for e in events] == [E.EVENT_TYPE_SENDING, E.EVENT_TYPE_SENT, E.EVENT_TYPE_SENT]
     finally:
         dev.proc.send_signal(signal.SIGINT)
         assert dev.proc.wait(timeout=20) == 0, dev.log()

@@ -71,8 +71,11 @@ def test_send_delivers_exactly_that_message_and_reports_sent_with_events_in_orde
         assert status.status == SENT
         assert status.attempts == 1
         assert status.sent_at.seconds > 0 and status.created_at.seconds > 0
-        assert [e.type for e in status.events] == [E.EVENT_TYPE_QUEUED, E.EVENT_TYPE_SENDING, E.EVENT_TYPE_SENT]
-        assert status.events[-1].smtp_code == 250
+        assert [e.type for e in status.events[:2]] == [E.EVENT_TYPE_QUEUED, E.EVENT_TYPE_SENDING]
+        sent = status.events[2:]
+        assert {e.type for e in sent} == {E.EVENT_TYPE_SENT} and {e.smtp_code for e in sent} == {250}
+        assert sorted(e.recipient for e in sent) == sorted(received.rcpt_tos)
+        assert {r.address: r.status for r in status.recipients} == {r: SENT for r in received.rcpt_tos}
 
 
 def test_stream_events_from_start_and_from_a_midway_cursor(stack: Stack) -> None:
@@ -146,10 +149,12 @@ def test_permanent_smtp_failure_bounces_without_retry(stack: Stack) -> None:
     assert status.events[-1].type == E.EVENT_TYPE_BOUNCED
     assert status.events[-1].smtp_code == 550
     assert "No such user" in status.last_error
+    assert not stack.backup.by_message_id(message_id)  # a 5xx does not fail over
 
 
 def test_transient_smtp_failure_is_retried_then_sent(stack: Stack) -> None:
     stack.recorder.faults["later@example.com"] = ["451 4.3.0 Try again later"]
+    stack.backup.faults["later@example.com"] = ["451 4.3.0 Try again later"]
     with stack.client() as client:
         message_id = send_simple(client, to="later@example.com")
         status = wait_status(client, message_id, {SENT})
@@ -163,14 +168,40 @@ def test_transient_smtp_failure_is_retried_then_sent(stack: Stack) -> None:
     assert len(stack.recorder.by_message_id(message_id)) == 1
 
 
-def test_retries_exhausted_end_in_failed_with_an_event(stack: Stack) -> None:
-    stack.recorder.faults["never@example.com"] = ["451 4.3.0 Busy"] * 10
+def test_retry_lifetime_exhausted_ends_failed_with_an_event_and_a_dead_letter(stack: Stack) -> None:
+    # Both relays answer 451 every time; the stack's retry lifetime is 6 s.
+    stack.recorder.faults["never@example.com"] = ["451 4.3.0 Busy"] * 100
+    stack.backup.faults["never@example.com"] = ["451 4.3.0 Busy"] * 100
     with stack.client() as client:
         message_id = send_simple(client, to="never@example.com")
         status = wait_status(client, message_id, {email_pb2.EMAIL_STATUS_FAILED}, timeout=30)
     assert status.status == email_pb2.EMAIL_STATUS_FAILED
-    assert status.attempts == 4  # first try + max_retries (3)
+    assert status.attempts >= 3
     assert status.events[-1].type == E.EVENT_TYPE_FAILED
+    assert "451 4.3.0 Busy" in status.events[-1].detail
+    assert E.EVENT_TYPE_DEFERRED in [e.type for e in status.events]
+    letters = dead_letters(stack)
+    assert any(d["message_id"] == message_id and "451" in d["reason"] for d in letters)
+
+
+def dead_letters(stack: Stack) -> list[dict]:
+    import json
+
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(stack.env["POSTWIRE_BROKER_URL"]))
+    try:
+        channel = connection.channel()
+        queue = stack.env["POSTWIRE_QUEUE_PREFIX"] + ".dead-letter"
+        found = []
+        while True:
+            method, _, body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            found.append(json.loads(body))
+        return found  # unacked: they go back to the queue when the connection closes
+    finally:
+        connection.close()
 
 
 def test_health_and_reflection_need_no_key(stack: Stack) -> None:

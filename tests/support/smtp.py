@@ -1,12 +1,21 @@
-"""An in-process SMTP server (aiosmtpd) that records what arrives and injects faults."""
+"""An in-process SMTP server (aiosmtpd) that records what arrives and injects faults.
+
+Faults are keyed by recipient (lower-cased) and consumed in turn, one per transaction:
+- `faults[rcpt]`: replies to give at DATA instead of accepting ("451 ...", "550 ...");
+  the special reply "DISCONNECT" drops the connection mid-DATA, and "STALL <seconds>"
+  sleeps that long before accepting (a slow or hung receiver);
+- `rcpt_faults[rcpt]`: replies to give at RCPT TO for that recipient.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -31,22 +40,54 @@ class Received:
 
 @dataclass
 class Recorder:
-    """Handler: records messages; `faults[rcpt]` lists replies to give at DATA, in turn."""
-
     received: list[Received] = field(default_factory=list)
     faults: dict[str, list[str]] = field(default_factory=dict)
+    rcpt_faults: dict[str, list[str]] = field(default_factory=dict)
+    in_data: Counter[str] = field(default_factory=Counter)  # domain -> transactions inside DATA now
+    max_in_data: Counter[str] = field(default_factory=Counter)
+    stalled: list[str] = field(default_factory=list)  # recipients whose DATA is stalling now
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    def _next(self, table: dict[str, list[str]], rcpt: str) -> str | None:
         with self.lock:
+            replies = table.get(rcpt.lower())
+            return replies.pop(0) if replies else None
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        reply = self._next(self.rcpt_faults, address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        domains = {r.rpartition("@")[2].lower() for r in envelope.rcpt_tos}
+        with self.lock:
+            for d in domains:
+                self.in_data[d] += 1
+                self.max_in_data[d] = max(self.max_in_data[d], self.in_data[d])
+        try:
             for rcpt in envelope.rcpt_tos:
-                replies = self.faults.get(rcpt.lower())
-                if replies:
-                    return replies.pop(0)
-            self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content)
-            )
-        return "250 2.0.0 Ok: queued"
+                reply = self._next(self.faults, rcpt)
+                if reply == "DISCONNECT":
+                    server.transport.abort()
+                    return "421 4.4.2 gone"
+                if reply and reply.startswith("STALL"):
+                    self.stalled.append(rcpt)
+                    await asyncio.sleep(float(reply.split()[1]))
+                    if server.transport is None or server.transport.is_closing():
+                        return "421 4.4.2 gone"
+                elif reply:
+                    return reply
+            with self.lock:
+                self.received.append(
+                    Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content)
+                )
+            return "250 2.0.0 Ok: queued"
+        finally:
+            with self.lock:
+                for d in domains:
+                    self.in_data[d] -= 1
 
     def by_message_id(self, message_id: str) -> list[Received]:
         with self.lock:
@@ -69,10 +110,11 @@ def free_port() -> int:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    def __init__(self, **controller_options: Any) -> None:
         self.recorder = Recorder()
         self.port = free_port()
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+        controller_options.setdefault("enable_SMTPUTF8", True)
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, **controller_options)
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()

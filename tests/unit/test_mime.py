@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.content import Address, EmailContent
+from core.content import Address, Attachment, EmailContent
 from core.mime import envelope_recipients, render, requires_smtputf8
 
 DATE = datetime(2024, 3, 1, 12, 30, 5, tzinfo=timezone(timedelta(hours=2)))
@@ -212,3 +212,154 @@ def test_render_rejects_bad_arguments(kwargs: dict[str, Any], message: str) -> N
 def test_envelope_recipients(to: list[str], cc: list[str], bcc: list[str], expected: list[str]) -> None:
     c = content(to=tuple(map(Address, to)), cc=tuple(map(Address, cc)), bcc=tuple(map(Address, bcc)))
     assert envelope_recipients(c) == expected
+
+
+# --- attachments and inline parts ----------------------------------------------------
+
+PDF = Attachment("report.pdf", "application/pdf", b"%PDF-1.7\n" + bytes(range(256)))
+LOGO = Attachment("logo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)), content_id="logo@example.com")
+ICON = Attachment("icon.gif", "image/gif", b"GIF89a\x00\x01", content_id="icon")
+HTML = '<p><img src="cid:logo@example.com"></p>\n'
+
+Tree = str | tuple[str, list["Tree"]]
+
+
+def tree(part: EmailMessage) -> Tree:
+    """The MIME structure: a leaf's content type, or (multipart type, children)."""
+    if part.is_multipart():
+        return part.get_content_type(), [tree(p) for p in part.iter_parts()]
+    return part.get_content_type()
+
+
+def leaves(msg: EmailMessage) -> list[EmailMessage]:
+    return [p for p in msg.walk() if not p.is_multipart()]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        pytest.param({"attachments": (PDF,)}, ("multipart/mixed", ["text/plain", "application/pdf"]),
+                     id="text_and_attachment"),
+        pytest.param({"text_body": "", "html_body": HTML, "attachments": (PDF,)},
+                     ("multipart/mixed", ["text/html", "application/pdf"]), id="html_and_attachment"),
+        pytest.param({"html_body": HTML, "attachments": (PDF,)},
+                     ("multipart/mixed", [("multipart/alternative", ["text/plain", "text/html"]), "application/pdf"]),
+                     id="text_html_and_attachment"),
+        pytest.param({"text_body": "", "html_body": HTML, "attachments": (LOGO,)},
+                     ("multipart/related", ["text/html", "image/png"]), id="html_and_inline"),
+        pytest.param({"html_body": HTML, "attachments": (LOGO,)},
+                     ("multipart/alternative", ["text/plain", ("multipart/related", ["text/html", "image/png"])]),
+                     id="text_html_and_inline"),
+        pytest.param({"html_body": HTML, "attachments": (PDF, LOGO)},
+                     ("multipart/mixed", [
+                         ("multipart/alternative", ["text/plain", ("multipart/related", ["text/html", "image/png"])]),
+                         "application/pdf",
+                     ]), id="text_html_inline_and_attachment"),
+        pytest.param({"text_body": "", "html_body": HTML, "attachments": (LOGO, PDF, ICON, PDF)},
+                     ("multipart/mixed", [
+                         ("multipart/related", ["text/html", "image/png", "image/gif"]),
+                         "application/pdf", "application/pdf",
+                     ]), id="html_several_inline_and_attachments_in_order"),
+        pytest.param({"attachments": (LOGO,)}, ("multipart/mixed", ["text/plain", "image/png"]),
+                     id="inline_without_html_is_an_attachment"),
+    ],
+)
+def test_attachment_structure(overrides: dict[str, Any], expected: Tree) -> None:
+    raw = rendered(content(**overrides))
+    assert raw.isascii()
+    msg = parse(raw)
+    assert tree(msg) == expected
+    assert msg.keys() == OUR_HEADERS + ["Content-Type"]
+    assert all("MIME-Version" not in p for p in msg.walk() if p is not msg)
+    assert all(p.defects == [] for p in msg.walk())
+    boundaries = [p.get_boundary() for p in msg.walk() if p.is_multipart()]
+    assert len(set(boundaries)) == len(boundaries)
+    assert all(b is not None and b.startswith("=_pw_") for b in boundaries)
+
+
+def test_bodies_survive_next_to_attachments() -> None:
+    msg = parse(rendered(content(text_body="Grüße\n", html_body=HTML, attachments=(PDF, LOGO))))
+    texts = [p for p in leaves(msg) if p.get_content_maintype() == "text"]
+    assert [body(p) for p in texts] == ["Grüße\n", HTML]
+    assert all(p.get_content_disposition() is None for p in texts)
+
+
+@pytest.mark.parametrize(
+    "attachment",
+    [
+        pytest.param(Attachment("all-bytes.bin", "application/octet-stream", bytes(range(256)) * 4), id="all_bytes"),
+        pytest.param(Attachment("Grüße – 报告 \"final\"; v2.pdf", "application/pdf", b"%PDF"), id="utf8_filename"),
+        pytest.param(Attachment("ü" * 255, "text/plain", "ü\r\n".encode() * 3), id="long_utf8_filename_text_type"),
+        pytest.param(Attachment("a" * 251 + ".jpg", "image/jpeg", b"\xff\xd8\xff" * 40000), id="long_ascii_name_large"),
+    ],
+)
+def test_attachment_bytes_and_filename_round_trip(attachment: Attachment) -> None:
+    raw = rendered(content(attachments=(attachment,)))
+    assert raw.isascii()
+    assert raw.count(b"\n") == raw.count(b"\r\n")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    [part] = parse(raw).iter_attachments()
+    assert part.get_content_type() == attachment.content_type
+    assert part.get_payload(decode=True) == attachment.content
+    assert part.get_filename() == attachment.filename
+    assert part.get_content_disposition() == "attachment"
+    assert part["Content-Transfer-Encoding"] == "base64"
+    assert "Content-ID" not in part
+
+
+def test_non_ascii_filename_uses_rfc2231() -> None:
+    raw = rendered(content(attachments=(Attachment("Grüße.pdf", "application/pdf", b"%PDF"),)))
+    assert b"filename*=utf-8''Gr%C3%BC%C3%9Fe.pdf" in raw
+
+
+def test_ascii_filename_is_quoted() -> None:
+    raw = rendered(content(attachments=(PDF,)))
+    assert b'Content-Disposition: attachment; filename="report.pdf"\r\n' in raw
+
+
+def test_inline_part_sits_in_related_next_to_the_html() -> None:
+    msg = parse(rendered(content(html_body=HTML, attachments=(LOGO, PDF))))
+    [related] = [p for p in msg.walk() if p.get_content_type() == "multipart/related"]
+    html, image = related.iter_parts()
+    assert body(html) == HTML
+    assert image["Content-ID"] == "<logo@example.com>"
+    assert image.get_content_disposition() == "inline"
+    assert image.get_filename() == "logo.png"
+    assert image["Content-Transfer-Encoding"] == "base64"
+    assert image.get_payload(decode=True) == LOGO.content
+    assert related.get_param("type") == "text/html"
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["report.pdf"]
+
+
+def test_custom_headers_stay_on_the_top_level() -> None:
+    msg = parse(rendered(content(html_body=HTML, headers={"X-Campaign": "spring"}, attachments=(LOGO, PDF))))
+    assert msg["X-Campaign"] == "spring"
+    assert all("X-Campaign" not in p for p in msg.walk() if p is not msg)
+
+
+def test_bcc_never_appears_with_attachments() -> None:
+    raw = rendered(content(
+        html_body=HTML, bcc=(Address("secret@hidden.example", "Secret"),), attachments=(PDF, LOGO),
+    ))
+    assert b"secret" not in raw.lower()
+    assert b"hidden.example" not in raw
+    assert all("Bcc" not in p for p in parse(raw).walk())
+
+
+def test_rendering_with_attachments_is_deterministic() -> None:
+    c = content(html_body=HTML, attachments=(PDF, LOGO))
+    assert rendered(c) == rendered(c)
+    other = content(html_body=HTML, attachments=(PDF, Attachment(**{**LOGO.__dict__, "content": b"other"})))
+    boundaries = {p.get_boundary() for p in parse(rendered(c)).walk() if p.is_multipart()}
+    other_boundaries = {p.get_boundary() for p in parse(rendered(other)).walk() if p.is_multipart()}
+    assert boundaries.isdisjoint(other_boundaries)
+
+
+def test_attachments_with_smtputf8_message() -> None:
+    c = content(to=(Address("用户@例子.广告"),), attachments=(Attachment("报告.pdf", "application/pdf", b"%PDF"),))
+    raw = rendered(c)
+    msg = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
+    assert msg["To"] == "用户@例子.广告"
+    [part] = msg.iter_attachments()
+    assert part.get_filename() == "报告.pdf"
+    assert part.get_payload(decode=True) == b"%PDF"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from core.content import Address, EmailContent
+from core.content import Address, Attachment, EmailContent
 from core.errors import InvalidArgument
 from core.validation import SendLimits, validate_send
 
@@ -28,6 +29,19 @@ def request(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+@dataclass
+class Att:
+    """Duck-typed attachment input, as a postwire.v1.Attachment message would be."""
+
+    filename: str = "report.pdf"
+    content_type: str = "application/pdf"
+    content: bytes = b"%PDF-1.7"
+    content_id: str = ""
+
+
+HTML = {"html_body": '<p><img src="cid:logo@example.com"></p>'}
 
 
 def violations_of(**overrides: Any) -> dict[str, str]:
@@ -176,4 +190,149 @@ def test_default_limits() -> None:
         max_recipients=50, max_total_bytes=25 * 1024 * 1024, max_headers=50,
         max_header_value_length=998, max_subject_length=998, max_tags=20, max_tag_length=128,
         max_metadata=50, max_metadata_key_length=128, max_metadata_value_length=1024,
+        max_attachments=20,
     )
+
+
+def test_attachments_become_content_attachments() -> None:
+    content = validate_send(**request(**HTML, attachments=[
+        Att(),
+        Att(filename="logo.png", content_type="image/png", content=bytearray(b"\x89PNG"), content_id="logo@example.com"),
+    ]))
+    assert content.attachments == (
+        Attachment("report.pdf", "application/pdf", b"%PDF-1.7"),
+        Attachment("logo.png", "image/png", b"\x89PNG", content_id="logo@example.com"),
+    )
+    assert isinstance(content.attachments[1].content, bytes)
+
+
+def test_attachments_default_to_none() -> None:
+    assert validate_send(**request()).attachments == ()
+
+
+def test_accepts_a_protobuf_attachment_message() -> None:
+    email_pb2 = pytest.importorskip("postwire.v1.email_pb2")
+    if not hasattr(email_pb2, "Attachment"):
+        pytest.skip("generated code has no Attachment message")
+    message = email_pb2.Attachment(filename="a.txt", content_type="text/plain", content=b"hello")
+    content = validate_send(**request(attachments=[message]))
+    assert content.attachments == (Attachment("a.txt", "text/plain", b"hello"),)
+
+
+@pytest.mark.parametrize(
+    "attachments",
+    [
+        pytest.param([Att(filename="Grüße – 报告.pdf")], id="unicode_filename"),
+        pytest.param([Att(filename="f" * 255)], id="filename_at_limit"),
+        pytest.param([Att(filename="my report (final).v2.pdf")], id="filename_with_spaces_and_dots"),
+        pytest.param([Att(content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")],
+                     id="long_content_type"),
+        pytest.param([Att(content_type="Text/CSV")], id="content_type_case"),
+        pytest.param([Att(content_type="text/plain", content=b"\x00\xff")], id="binary_content"),
+        pytest.param([Att(filename=f"f{i}.pdf") for i in range(20)], id="twenty_attachments"),
+        pytest.param([Att(filename="same.pdf"), Att(filename="same.pdf")], id="duplicate_filenames"),
+    ],
+)
+def test_accepts_attachments(attachments: list[Att]) -> None:
+    assert len(validate_send(**request(attachments=attachments)).attachments) == len(attachments)
+
+
+@pytest.mark.parametrize(
+    "content_id",
+    ["logo", "logo@example.com", "part1.06090408.01060107@example.com", "a!#$%&'*+/=?^_`{|}~-b"],
+)
+def test_accepts_content_ids(content_id: str) -> None:
+    content = validate_send(**request(**HTML, attachments=[Att(content_id=content_id)]))
+    assert content.attachments[0].content_id == content_id
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "fragment"),
+    [
+        pytest.param({"attachments": [Att(filename="")]}, "attachments[0].filename", "required", id="filename_missing"),
+        pytest.param({"attachments": [Att(filename="  ")]}, "attachments[0].filename", "required", id="filename_blank"),
+        pytest.param({"attachments": [Att(), Att(filename="a\r\nContent-Type: text/html")]},
+                     "attachments[1].filename", "control", id="filename_crlf"),
+        pytest.param({"attachments": [Att(filename="a\x00.pdf")]}, "attachments[0].filename", "control", id="filename_nul"),
+        pytest.param({"attachments": [Att(filename="a\tb.pdf")]}, "attachments[0].filename", "control", id="filename_tab"),
+        pytest.param({"attachments": [Att(filename="../etc/passwd")]}, "attachments[0].filename", "'/'",
+                     id="filename_slash"),
+        pytest.param({"attachments": [Att(filename="C:\\x.pdf")]}, "attachments[0].filename", "'/'",
+                     id="filename_backslash"),
+        pytest.param({"attachments": [Att(filename="..")]}, "attachments[0].filename", "'..'", id="filename_dotdot"),
+        pytest.param({"attachments": [Att(filename="f" * 256)]}, "attachments[0].filename", "limit is 255",
+                     id="filename_too_long"),
+        pytest.param({"attachments": [Att(content_type="")]}, "attachments[0].content_type", "required",
+                     id="content_type_missing"),
+        pytest.param({"attachments": [Att(content_type="pdf")]}, "attachments[0].content_type", "MIME type",
+                     id="content_type_no_subtype"),
+        pytest.param({"attachments": [Att(content_type="text/plain; charset=utf-8")]}, "attachments[0].content_type",
+                     "no parameters", id="content_type_with_parameters"),
+        pytest.param({"attachments": [Att(content_type="text/plain\r\nX: y")]}, "attachments[0].content_type",
+                     "MIME type", id="content_type_crlf"),
+        pytest.param({"attachments": [Att(content_type="image/pngé")]}, "attachments[0].content_type",
+                     "MIME type", id="content_type_non_ascii"),
+        pytest.param({"attachments": [Att(content_type="a/b/c")]}, "attachments[0].content_type", "MIME type",
+                     id="content_type_two_slashes"),
+        pytest.param({"attachments": [Att(content_type="multipart/mixed")]}, "attachments[0].content_type",
+                     "cannot be attached", id="content_type_multipart"),
+        pytest.param({"attachments": [Att(content_type="message/rfc822")]}, "attachments[0].content_type",
+                     "cannot be attached", id="content_type_message"),
+        pytest.param({"attachments": [Att(content=b"")]}, "attachments[0].content", "empty", id="content_empty"),
+        pytest.param({"attachments": [Att(content="text")]}, "attachments[0].content", "bytes",  # type: ignore[arg-type]
+                     id="content_not_bytes"),
+        pytest.param({"attachments": [Att(content_id="logo@example.com")]}, "attachments[0].content_id",
+                     "html_body", id="inline_without_html"),
+        pytest.param({**HTML, "attachments": [Att(content_id="<logo@example.com>")]}, "attachments[0].content_id",
+                     "bare id", id="content_id_with_brackets"),
+        pytest.param({**HTML, "attachments": [Att(content_id="my logo")]}, "attachments[0].content_id",
+                     "bare id", id="content_id_with_space"),
+        pytest.param({**HTML, "attachments": [Att(content_id="a\r\nBcc: x@y.z")]}, "attachments[0].content_id",
+                     "bare id", id="content_id_crlf"),
+        pytest.param({**HTML, "attachments": [Att(content_id="lögo")]}, "attachments[0].content_id",
+                     "bare id", id="content_id_non_ascii"),
+        pytest.param({**HTML, "attachments": [Att(content_id="x" * 256)]}, "attachments[0].content_id",
+                     "limit is 255", id="content_id_too_long"),
+        pytest.param({**HTML, "attachments": [Att(content_id="logo"), Att(), Att(content_id="LOGO")]},
+                     "attachments[2].content_id", "twice", id="content_id_duplicate"),
+        pytest.param({"attachments": [Att(filename=f"f{i}.pdf") for i in range(21)]}, "attachments", "limit is 20",
+                     id="too_many_attachments"),
+    ],
+)
+def test_rejects_attachments(overrides: dict[str, Any], field: str, fragment: str) -> None:
+    found = violations_of(**overrides)
+    assert field in found, found
+    assert fragment in found[field]
+
+
+def test_attachment_violations_collected_with_the_rest() -> None:
+    found = violations_of(subject="a\nb", attachments=[
+        Att(filename="", content_type="bad", content=b"", content_id="logo"),
+    ])
+    assert set(found) == {
+        "subject", "attachments[0].filename", "attachments[0].content_type",
+        "attachments[0].content", "attachments[0].content_id",
+    }
+
+
+def test_total_size_counts_attachments_base64_encoded() -> None:
+    limits = SendLimits(max_total_bytes=20)
+    # 2 + 6 bytes of subject and body; 6 bytes of attachment are 8 in base64, 1 byte is 4.
+    ok = request(subject="12", text_body="123456", attachments=[Att(content=b"123456"), Att(content=b"1")])
+    content = validate_send(**ok, limits=limits)
+    assert len(content.attachments) == 2
+    with pytest.raises(InvalidArgument) as info:  # 7 bytes encode to 12: 2 + 6 + 12 + 4 = 24
+        validate_send(**{**ok, "attachments": [Att(content=b"1234567"), Att(content=b"1")]}, limits=limits)
+    [violation] = info.value.violations
+    assert violation.field == "attachments"
+    assert "24 bytes" in violation.description
+    assert "attachments" in violation.description
+
+
+def test_total_size_blames_the_body_when_it_outweighs_the_attachments() -> None:
+    limits = SendLimits(max_total_bytes=20)
+    with pytest.raises(InvalidArgument) as info:
+        validate_send(**request(subject="", text_body="x" * 17, attachments=[Att(content=b"1")]), limits=limits)
+    [violation] = info.value.violations
+    assert violation.field == "text_body"
+    assert "21 bytes" in violation.description

@@ -1,7 +1,9 @@
 """Python client for Postwire: a thin typed wrapper over the generated gRPC stubs."""
 
 from postwire_client.sdk import (
+    AlreadyExistsError,
     Client,
+    FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
     PostwireError,
@@ -10,7 +12,9 @@ from postwire_client.sdk import (
 )
 
 __all__ = [
+    "AlreadyExistsError",
     "Client",
+    "FailedPreconditionError",
     "InvalidArgumentError",
     "NotFoundError",
     "PostwireError",

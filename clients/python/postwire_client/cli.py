@@ -80,6 +80,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from workers.scheduler import run_scheduler
+
+    _logging()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_scheduler(_server_settings(), stop)
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from core.migrate import upgrade
 
@@ -139,7 +150,40 @@ def _read(value: str | None) -> str:
     return value or ""
 
 
+def _attachment(spec: str, inline: bool):  # noqa: ANN202
+    """PATH[:CONTENT_TYPE] (inline: PATH:CONTENT_ID[:CONTENT_TYPE])."""
+    import mimetypes
+
+    from postwire.v1 import email_pb2
+
+    parts = spec.split(":")
+    path = Path(parts[0])
+    content_id = parts[1] if inline and len(parts) > 1 else ""
+    rest = parts[2:] if inline else parts[1:]
+    content_type = rest[0] if rest else (mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    return email_pb2.Attachment(
+        filename=path.name, content_type=content_type, content=path.read_bytes(), content_id=content_id
+    )
+
+
+def _timestamp(value: str | None):  # noqa: ANN202
+    from datetime import datetime
+
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    if not value:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(datetime.fromisoformat(value))
+    return ts
+
+
 def cmd_send(args: argparse.Namespace) -> int:
+    extra = {}
+    if args.send_at:
+        extra["send_at"] = _timestamp(args.send_at)
+    if args.expires_at:
+        extra["expires_at"] = _timestamp(args.expires_at)
     with _client(args) as client:
         response = client.send(
             from_address=args.from_address,
@@ -153,6 +197,9 @@ def cmd_send(args: argparse.Namespace) -> int:
             headers=_pairs(args.header, "--header"),
             tags=args.tag,
             metadata=_pairs(args.meta, "--meta"),
+            attachments=[_attachment(a, False) for a in args.attach] + [_attachment(a, True) for a in args.inline],
+            idempotency_key=args.idempotency_key or "",
+            **extra,
         )
     print(response.message_id)
     return 0
@@ -161,6 +208,13 @@ def cmd_send(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
         response = client.get_status(args.message_id)
+    print(json_format.MessageToJson(response, preserving_proto_field_name=True))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        response = client.cancel_scheduled(args.message_id)
     print(json_format.MessageToJson(response, preserving_proto_field_name=True))
     return 0
 
@@ -190,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=cmd_dev)
     sub.add_parser("server", help="run a gRPC server (POSTWIRE_* settings)").set_defaults(func=cmd_server)
     sub.add_parser("worker", help="run a delivery worker (POSTWIRE_* settings)").set_defaults(func=cmd_worker)
+    sub.add_parser("scheduler", help="run the scheduler: retries, scheduled sends, recovery").set_defaults(
+        func=cmd_scheduler
+    )
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
@@ -216,7 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--header", action="append", default=[], metavar="NAME=VALUE")
     send.add_argument("--tag", action="append", default=[])
     send.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    send.add_argument("--attach", action="append", default=[], metavar="PATH[:TYPE]")
+    send.add_argument("--inline", action="append", default=[], metavar="PATH:CONTENT_ID[:TYPE]")
+    send.add_argument("--send-at", help="ISO 8601 time with offset, e.g. 2026-12-01T09:00:00+00:00")
+    send.add_argument("--expires-at", help="ISO 8601 time with offset; undelivered by then → FAILED")
+    send.add_argument("--idempotency-key", help="makes retrying this send safe (24 h)")
     send.set_defaults(func=cmd_send)
+
+    cancel = client_flags(sub.add_parser("cancel", help="cancel a scheduled email"))
+    cancel.add_argument("message_id")
+    cancel.set_defaults(func=cmd_cancel)
 
     status = client_flags(sub.add_parser("status", help="show an email's status and events"))
     status.add_argument("message_id")

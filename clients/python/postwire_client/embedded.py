@@ -19,12 +19,13 @@ from core.db import make_engine
 from core.ids import random_token
 from core.keys import authenticate, create_key
 from core.migrate import upgrade
-from core.queue import make_broker
+from core.queue import Publisher, make_broker
 from core.settings import Settings
 from core.store import Store
 from postwire_client.capture import CaptureServer
 from server.app import Server
 from workers.app import WorkerProcess
+from workers.scheduler import Scheduler, SchedulerThread
 
 CAPTURE_PORT = 1025
 
@@ -57,9 +58,9 @@ def dev_settings(data_dir: Path = Path(".postwire"), **overrides: object) -> Set
         "secret_key": secret_file.read_text().strip(),
         "data_dir": data_dir,
         "worker_threads": 4,
-        "retry_min_backoff_ms": 500,
-        "retry_max_backoff_ms": 5_000,
-        "max_retries": 3,
+        "retry_min_backoff_ms": 2_000,
+        "retry_max_backoff_ms": 60_000,
+        "retry_lifetime_seconds": 600.0,
     }
     values.update(overrides)
     return EmbeddedSettings(**values)  # type: ignore[arg-type]
@@ -108,6 +109,8 @@ async def run_dev(settings: Settings, with_envoy: bool = True) -> None:
     broker = make_broker(settings)
     workers = WorkerProcess(settings, broker)
     workers.start()
+    scheduler = SchedulerThread(Scheduler(settings, Publisher(broker, settings)))
+    scheduler.start()
     server = Server(settings, broker)
     await server.start()
     envoy = start_envoy(server.port) if with_envoy else None
@@ -127,5 +130,6 @@ async def run_dev(settings: Settings, with_envoy: bool = True) -> None:
             envoy.terminate()
             envoy.wait(timeout=10)
         await server.stop()
+        await asyncio.to_thread(scheduler.stop)
         await asyncio.to_thread(workers.stop)
         capture.stop()

@@ -40,7 +40,25 @@ class UnavailableError(PostwireError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
-_BY_CODE = {cls.code: cls for cls in (InvalidArgumentError, UnauthenticatedError, NotFoundError, UnavailableError)}
+class AlreadyExistsError(PostwireError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPreconditionError(PostwireError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+_BY_CODE = {
+    cls.code: cls
+    for cls in (
+        InvalidArgumentError,
+        UnauthenticatedError,
+        NotFoundError,
+        UnavailableError,
+        AlreadyExistsError,
+        FailedPreconditionError,
+    )
+}
 
 
 def _translate(error: grpc.RpcError) -> PostwireError:
@@ -85,6 +103,12 @@ class Client:
     def get_status(self, message_id: str) -> pb.GetStatusResponse:
         try:
             return self.stub.GetStatus(pb.GetStatusRequest(message_id=message_id), metadata=self.metadata)
+        except grpc.RpcError as error:
+            raise _translate(error) from None
+
+    def cancel_scheduled(self, message_id: str) -> pb.CancelScheduledResponse:
+        try:
+            return self.stub.CancelScheduled(pb.CancelScheduledRequest(message_id=message_id), metadata=self.metadata)
         except grpc.RpcError as error:
             raise _translate(error) from None
 

@@ -24,13 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17postwire/v1/email.proto\x12\x0bpostwire.v1*\xc3\x01\n\x0b\x45mailStatus\x12\x1c\n\x18\x45MAIL_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45MAIL_STATUS_QUEUED\x10\x01\x12\x18\n\x14\x45MAIL_STATUS_SENDING\x10\x02\x12\x15\n\x11\x45MAIL_STATUS_SENT\x10\x03\x12\x19\n\x15\x45MAIL_STATUS_DEFERRED\x10\x04\x12\x18\n\x14\x45MAIL_STATUS_BOUNCED\x10\x05\x12\x17\n\x13\x45MAIL_STATUS_FAILED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17postwire/v1/email.proto\x12\x0bpostwire.v1\"\x84\x01\n\nAttachment\x12\x1a\n\x08\x66ilename\x18\x01 \x01(\tR\x08\x66ilename\x12!\n\x0c\x63ontent_type\x18\x02 \x01(\tR\x0b\x63ontentType\x12\x18\n\x07\x63ontent\x18\x03 \x01(\x0cR\x07\x63ontent\x12\x1d\n\ncontent_id\x18\x04 \x01(\tR\tcontentId\"\x9d\x01\n\x0fRecipientStatus\x12\x18\n\x07\x61\x64\x64ress\x18\x01 \x01(\tR\x07\x61\x64\x64ress\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\x12\x1b\n\tsmtp_code\x18\x03 \x01(\x05R\x08smtpCode\x12!\n\x0csmtp_message\x18\x04 \x01(\tR\x0bsmtpMessage*\x97\x02\n\x0b\x45mailStatus\x12\x1c\n\x18\x45MAIL_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45MAIL_STATUS_QUEUED\x10\x01\x12\x18\n\x14\x45MAIL_STATUS_SENDING\x10\x02\x12\x15\n\x11\x45MAIL_STATUS_SENT\x10\x03\x12\x19\n\x15\x45MAIL_STATUS_DEFERRED\x10\x04\x12\x18\n\x14\x45MAIL_STATUS_BOUNCED\x10\x05\x12\x17\n\x13\x45MAIL_STATUS_FAILED\x10\x06\x12\x1b\n\x17\x45MAIL_STATUS_SUPPRESSED\x10\x07\x12\x1a\n\x16\x45MAIL_STATUS_SCHEDULED\x10\x08\x12\x19\n\x15\x45MAIL_STATUS_CANCELED\x10\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'postwire.v1.email_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EMAILSTATUS']._serialized_start=41
-  _globals['_EMAILSTATUS']._serialized_end=236
+  _globals['_EMAILSTATUS']._serialized_start=336
+  _globals['_EMAILSTATUS']._serialized_end=615
+  _globals['_ATTACHMENT']._serialized_start=41
+  _globals['_ATTACHMENT']._serialized_end=173
+  _globals['_RECIPIENTSTATUS']._serialized_start=176
+  _globals['_RECIPIENTSTATUS']._serialized_end=333
 # @@protoc_insertion_point(module_scope)

@@ -28,7 +28,7 @@ from postwire.v1 import email_pb2 as postwire_dot_v1_dot_email__pb2
 from postwire.v1 import event_pb2 as postwire_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpostwire/v1/email_service.proto\x12\x0bpostwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17postwire/v1/email.proto\x1a\x17postwire/v1/event.proto\"\xe3\x03\n\x0bSendRequest\x12!\n\x0c\x66rom_address\x18\x01 \x01(\tR\x0b\x66romAddress\x12\x0e\n\x02to\x18\x02 \x03(\tR\x02to\x12\x0e\n\x02\x63\x63\x18\x03 \x03(\tR\x02\x63\x63\x12\x10\n\x03\x62\x63\x63\x18\x04 \x03(\tR\x03\x62\x63\x63\x12\x19\n\x08reply_to\x18\x05 \x01(\tR\x07replyTo\x12\x18\n\x07subject\x18\x06 \x01(\tR\x07subject\x12\x1b\n\ttext_body\x18\x07 \x01(\tR\x08textBody\x12\x1b\n\thtml_body\x18\x08 \x01(\tR\x08htmlBody\x12?\n\x07headers\x18\t \x03(\x0b\x32%.postwire.v1.SendRequest.HeadersEntryR\x07headers\x12\x12\n\x04tags\x18\n \x03(\tR\x04tags\x12\x42\n\x08metadata\x18\x0b \x03(\x0b\x32&.postwire.v1.SendRequest.MetadataEntryR\x08metadata\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"_\n\x0cSendResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\"1\n\x10GetStatusRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\"\xf6\x02\n\x11GetStatusResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\x12\x1a\n\x08\x61ttempts\x18\x03 \x01(\x05R\x08\x61ttempts\x12\x1d\n\nlast_error\x18\x04 \x01(\tR\tlastError\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x33\n\x07sent_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\x12*\n\x06\x65vents\x18\x08 \x03(\x0b\x32\x12.postwire.v1.EventR\x06\x65vents\"z\n\x13StreamEventsRequest\x12\x1f\n\x0bmessage_ids\x18\x01 \x03(\tR\nmessageIds\x12,\n\x05types\x18\x02 \x03(\x0e\x32\x16.postwire.v1.EventTypeR\x05types\x12\x14\n\x05\x61\x66ter\x18\x03 \x01(\tR\x05\x61\x66ter\"@\n\x14StreamEventsResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.postwire.v1.EventR\x05\x65vent2\xba\x02\n\x0c\x45mailService\x12R\n\x04Send\x12\x18.postwire.v1.SendRequest\x1a\x19.postwire.v1.SendResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/emails:\x01*\x12k\n\tGetStatus\x12\x1d.postwire.v1.GetStatusRequest\x1a\x1e.postwire.v1.GetStatusResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/emails/{message_id}\x12i\n\x0cStreamEvents\x12 .postwire.v1.StreamEventsRequest\x1a!.postwire.v1.StreamEventsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/events0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpostwire/v1/email_service.proto\x12\x0bpostwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17postwire/v1/email.proto\x1a\x17postwire/v1/event.proto\"\xb7\x05\n\x0bSendRequest\x12!\n\x0c\x66rom_address\x18\x01 \x01(\tR\x0b\x66romAddress\x12\x0e\n\x02to\x18\x02 \x03(\tR\x02to\x12\x0e\n\x02\x63\x63\x18\x03 \x03(\tR\x02\x63\x63\x12\x10\n\x03\x62\x63\x63\x18\x04 \x03(\tR\x03\x62\x63\x63\x12\x19\n\x08reply_to\x18\x05 \x01(\tR\x07replyTo\x12\x18\n\x07subject\x18\x06 \x01(\tR\x07subject\x12\x1b\n\ttext_body\x18\x07 \x01(\tR\x08textBody\x12\x1b\n\thtml_body\x18\x08 \x01(\tR\x08htmlBody\x12?\n\x07headers\x18\t \x03(\x0b\x32%.postwire.v1.SendRequest.HeadersEntryR\x07headers\x12\x12\n\x04tags\x18\n \x03(\tR\x04tags\x12\x42\n\x08metadata\x18\x0b \x03(\x0b\x32&.postwire.v1.SendRequest.MetadataEntryR\x08metadata\x12\x39\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x17.postwire.v1.AttachmentR\x0b\x61ttachments\x12\x33\n\x07send_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sendAt\x12\x39\n\nexpires_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\'\n\x0fidempotency_key\x18\x0f \x01(\tR\x0eidempotencyKey\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"_\n\x0cSendResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\"1\n\x10GetStatusRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\"\xe8\x04\n\x11GetStatusResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\x12\x1a\n\x08\x61ttempts\x18\x03 \x01(\x05R\x08\x61ttempts\x12\x1d\n\nlast_error\x18\x04 \x01(\tR\tlastError\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x33\n\x07sent_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\x12*\n\x06\x65vents\x18\x08 \x03(\x0b\x32\x12.postwire.v1.EventR\x06\x65vents\x12<\n\nrecipients\x18\t \x03(\x0b\x32\x1c.postwire.v1.RecipientStatusR\nrecipients\x12\x33\n\x07send_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sendAt\x12\x42\n\x0fnext_attempt_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12\x39\n\nexpires_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\"z\n\x13StreamEventsRequest\x12\x1f\n\x0bmessage_ids\x18\x01 \x03(\tR\nmessageIds\x12,\n\x05types\x18\x02 \x03(\x0e\x32\x16.postwire.v1.EventTypeR\x05types\x12\x14\n\x05\x61\x66ter\x18\x03 \x01(\tR\x05\x61\x66ter\"7\n\x16\x43\x61ncelScheduledRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\"j\n\x17\x43\x61ncelScheduledResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\"@\n\x14StreamEventsResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.postwire.v1.EventR\x05\x65vent2\xc4\x03\n\x0c\x45mailService\x12R\n\x04Send\x12\x18.postwire.v1.SendRequest\x1a\x19.postwire.v1.SendResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/emails:\x01*\x12k\n\tGetStatus\x12\x1d.postwire.v1.GetStatusRequest\x1a\x1e.postwire.v1.GetStatusResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/emails/{message_id}\x12i\n\x0cStreamEvents\x12 .postwire.v1.StreamEventsRequest\x1a!.postwire.v1.StreamEventsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/events0\x01\x12\x87\x01\n\x0f\x43\x61ncelScheduled\x12#.postwire.v1.CancelScheduledRequest\x1a$.postwire.v1.CancelScheduledResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/emails/{message_id}:cancel:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,22 +45,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMAILSERVICE'].methods_by_name['GetStatus']._serialized_options = b'\202\323\344\223\002\031\022\027/v1/emails/{message_id}'
   _globals['_EMAILSERVICE'].methods_by_name['StreamEvents']._loaded_options = None
   _globals['_EMAILSERVICE'].methods_by_name['StreamEvents']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/events'
+  _globals['_EMAILSERVICE'].methods_by_name['CancelScheduled']._loaded_options = None
+  _globals['_EMAILSERVICE'].methods_by_name['CancelScheduled']._serialized_options = b'\202\323\344\223\002#\"\036/v1/emails/{message_id}:cancel:\001*'
   _globals['_SENDREQUEST']._serialized_start=162
-  _globals['_SENDREQUEST']._serialized_end=645
-  _globals['_SENDREQUEST_HEADERSENTRY']._serialized_start=526
-  _globals['_SENDREQUEST_HEADERSENTRY']._serialized_end=584
-  _globals['_SENDREQUEST_METADATAENTRY']._serialized_start=586
-  _globals['_SENDREQUEST_METADATAENTRY']._serialized_end=645
-  _globals['_SENDRESPONSE']._serialized_start=647
-  _globals['_SENDRESPONSE']._serialized_end=742
-  _globals['_GETSTATUSREQUEST']._serialized_start=744
-  _globals['_GETSTATUSREQUEST']._serialized_end=793
-  _globals['_GETSTATUSRESPONSE']._serialized_start=796
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1170
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=1172
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=1294
-  _globals['_STREAMEVENTSRESPONSE']._serialized_start=1296
-  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1360
-  _globals['_EMAILSERVICE']._serialized_start=1363
-  _globals['_EMAILSERVICE']._serialized_end=1677
+  _globals['_SENDREQUEST']._serialized_end=857
+  _globals['_SENDREQUEST_HEADERSENTRY']._serialized_start=738
+  _globals['_SENDREQUEST_HEADERSENTRY']._serialized_end=796
+  _globals['_SENDREQUEST_METADATAENTRY']._serialized_start=798
+  _globals['_SENDREQUEST_METADATAENTRY']._serialized_end=857
+  _globals['_SENDRESPONSE']._serialized_start=859
+  _globals['_SENDRESPONSE']._serialized_end=954
+  _globals['_GETSTATUSREQUEST']._serialized_start=956
+  _globals['_GETSTATUSREQUEST']._serialized_end=1005
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1008
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1624
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=1626
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=1748
+  _globals['_CANCELSCHEDULEDREQUEST']._serialized_start=1750
+  _globals['_CANCELSCHEDULEDREQUEST']._serialized_end=1805
+  _globals['_CANCELSCHEDULEDRESPONSE']._serialized_start=1807
+  _globals['_CANCELSCHEDULEDRESPONSE']._serialized_end=1913
+  _globals['_STREAMEVENTSRESPONSE']._serialized_start=1915
+  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1979
+  _globals['_EMAILSERVICE']._serialized_start=1982
+  _globals['_EMAILSERVICE']._serialized_end=2434
 # @@protoc_insertion_point(module_scope)

@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SendRequest(_message.Message):
-    __slots__ = ("from_address", "to", "cc", "bcc", "reply_to", "subject", "text_body", "html_body", "headers", "tags", "metadata")
+    __slots__ = ("from_address", "to", "cc", "bcc", "reply_to", "subject", "text_body", "html_body", "headers", "tags", "metadata", "attachments", "send_at", "expires_at", "idempotency_key")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,10 @@ class SendRequest(_message.Message):
     HEADERS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    SEND_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     from_address: str
     to: _containers.RepeatedScalarFieldContainer[str]
     cc: _containers.RepeatedScalarFieldContainer[str]
@@ -50,7 +54,11 @@ class SendRequest(_message.Message):
     headers: _containers.ScalarMap[str, str]
     tags: _containers.RepeatedScalarFieldContainer[str]
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, from_address: _Optional[str] = ..., to: _Optional[_Iterable[str]] = ..., cc: _Optional[_Iterable[str]] = ..., bcc: _Optional[_Iterable[str]] = ..., reply_to: _Optional[str] = ..., subject: _Optional[str] = ..., text_body: _Optional[str] = ..., html_body: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    attachments: _containers.RepeatedCompositeFieldContainer[_email_pb2.Attachment]
+    send_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    def __init__(self, from_address: _Optional[str] = ..., to: _Optional[_Iterable[str]] = ..., cc: _Optional[_Iterable[str]] = ..., bcc: _Optional[_Iterable[str]] = ..., reply_to: _Optional[str] = ..., subject: _Optional[str] = ..., text_body: _Optional[str] = ..., html_body: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., attachments: _Optional[_Iterable[_Union[_email_pb2.Attachment, _Mapping]]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class SendResponse(_message.Message):
     __slots__ = ("message_id", "status")
@@ -67,7 +75,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self, message_id: _Optional[str] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("message_id", "status", "attempts", "last_error", "created_at", "updated_at", "sent_at", "events")
+    __slots__ = ("message_id", "status", "attempts", "last_error", "created_at", "updated_at", "sent_at", "events", "recipients", "send_at", "next_attempt_at", "expires_at")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +84,10 @@ class GetStatusResponse(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    SEND_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     status: _email_pb2.EmailStatus
     attempts: int
@@ -84,7 +96,11 @@ class GetStatusResponse(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     sent_at: _timestamp_pb2.Timestamp
     events: _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]
-    def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[_email_pb2.EmailStatus, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ...) -> None: ...
+    recipients: _containers.RepeatedCompositeFieldContainer[_email_pb2.RecipientStatus]
+    send_at: _timestamp_pb2.Timestamp
+    next_attempt_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[_email_pb2.EmailStatus, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ..., recipients: _Optional[_Iterable[_Union[_email_pb2.RecipientStatus, _Mapping]]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StreamEventsRequest(_message.Message):
     __slots__ = ("message_ids", "types", "after")
@@ -95,6 +111,20 @@ class StreamEventsRequest(_message.Message):
     types: _containers.RepeatedScalarFieldContainer[_event_pb2.EventType]
     after: str
     def __init__(self, message_ids: _Optional[_Iterable[str]] = ..., types: _Optional[_Iterable[_Union[_event_pb2.EventType, str]]] = ..., after: _Optional[str] = ...) -> None: ...
+
+class CancelScheduledRequest(_message.Message):
+    __slots__ = ("message_id",)
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    def __init__(self, message_id: _Optional[str] = ...) -> None: ...
+
+class CancelScheduledResponse(_message.Message):
+    __slots__ = ("message_id", "status")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    status: _email_pb2.EmailStatus
+    def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[_email_pb2.EmailStatus, str]] = ...) -> None: ...
 
 class StreamEventsResponse(_message.Message):
     __slots__ = ("event",)

@@ -52,6 +52,11 @@ class EmailServiceStub:
                 request_serializer=postwire_dot_v1_dot_email__service__pb2.StreamEventsRequest.SerializeToString,
                 response_deserializer=postwire_dot_v1_dot_email__service__pb2.StreamEventsResponse.FromString,
                 _registered_method=True)
+        self.CancelScheduled = channel.unary_unary(
+                '/postwire.v1.EmailService/CancelScheduled',
+                request_serializer=postwire_dot_v1_dot_email__service__pb2.CancelScheduledRequest.SerializeToString,
+                response_deserializer=postwire_dot_v1_dot_email__service__pb2.CancelScheduledResponse.FromString,
+                _registered_method=True)
 
 
 class EmailServiceServicer:
@@ -83,6 +88,14 @@ class EmailServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelScheduled(self, request, context):
+        """CancelScheduled cancels a scheduled email that has not started sending.
+        An email in any other state answers FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmailServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -100,6 +113,11 @@ def add_EmailServiceServicer_to_server(servicer, server):
                     servicer.StreamEvents,
                     request_deserializer=postwire_dot_v1_dot_email__service__pb2.StreamEventsRequest.FromString,
                     response_serializer=postwire_dot_v1_dot_email__service__pb2.StreamEventsResponse.SerializeToString,
+            ),
+            'CancelScheduled': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelScheduled,
+                    request_deserializer=postwire_dot_v1_dot_email__service__pb2.CancelScheduledRequest.FromString,
+                    response_serializer=postwire_dot_v1_dot_email__service__pb2.CancelScheduledResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -186,6 +204,33 @@ class EmailService:
             '/postwire.v1.EmailService/StreamEvents',
             postwire_dot_v1_dot_email__service__pb2.StreamEventsRequest.SerializeToString,
             postwire_dot_v1_dot_email__service__pb2.StreamEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelScheduled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postwire.v1.EmailService/CancelScheduled',
+            postwire_dot_v1_dot_email__service__pb2.CancelScheduledRequest.SerializeToString,
+            postwire_dot_v1_dot_email__service__pb2.CancelScheduledResponse.FromString,
             options,
             channel_credentials,
             insecure,

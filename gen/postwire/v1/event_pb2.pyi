@@ -18,6 +18,9 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_DEFERRED: _ClassVar[EventType]
     EVENT_TYPE_BOUNCED: _ClassVar[EventType]
     EVENT_TYPE_FAILED: _ClassVar[EventType]
+    EVENT_TYPE_SUPPRESSED: _ClassVar[EventType]
+    EVENT_TYPE_SCHEDULED: _ClassVar[EventType]
+    EVENT_TYPE_CANCELED: _ClassVar[EventType]
 EVENT_TYPE_UNSPECIFIED: EventType
 EVENT_TYPE_QUEUED: EventType
 EVENT_TYPE_SENDING: EventType
@@ -25,9 +28,12 @@ EVENT_TYPE_SENT: EventType
 EVENT_TYPE_DEFERRED: EventType
 EVENT_TYPE_BOUNCED: EventType
 EVENT_TYPE_FAILED: EventType
+EVENT_TYPE_SUPPRESSED: EventType
+EVENT_TYPE_SCHEDULED: EventType
+EVENT_TYPE_CANCELED: EventType
 
 class Event(_message.Message):
-    __slots__ = ("cursor", "message_id", "type", "occurred_at", "smtp_code", "smtp_message", "detail")
+    __slots__ = ("cursor", "message_id", "type", "occurred_at", "smtp_code", "smtp_message", "detail", "recipient")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +41,7 @@ class Event(_message.Message):
     SMTP_CODE_FIELD_NUMBER: _ClassVar[int]
     SMTP_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     cursor: str
     message_id: str
     type: EventType
@@ -42,4 +49,5 @@ class Event(_message.Message):
     smtp_code: int
     smtp_message: str
     detail: str
-    def __init__(self, cursor: _Optional[str] = ..., message_id: _Optional[str] = ..., type: _Optional[_Union[EventType, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., smtp_code: _Optional[int] = ..., smtp_message: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    recipient: str
+    def __init__(self, cursor: _Optional[str] = ..., message_id: _Optional[str] = ..., type: _Optional[_Union[EventType, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., smtp_code: _Optional[int] = ..., smtp_message: _Optional[str] = ..., detail: _Optional[str] = ..., recipient: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,238 @@
+"""SQL for the delivery side: claiming emails, recording attempts, and the scheduler's
+queries (publish what is due, release expired claims)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.db import emails, idempotency_keys, suppressions
+from core.model import AttemptResult, ClaimedEmail, EventType, NewEvent, Status
+from core.store import IDEMPOTENCY_TTL, add_events, aware, recipients_from_json, recipients_to_json, utcnow
+
+PUBLISHABLE = (Status.QUEUED.value, Status.DEFERRED.value, Status.SCHEDULED.value)
+
+
+class DeliveryStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # Worker -----------------------------------------------------------------------------
+
+    async def claim(self, email_id: int, lease: timedelta) -> ClaimedEmail | None:
+        """Atomically take a QUEUED (or due) email for one attempt (status SENDING,
+        attempts + 1, held until now + lease). None otherwise: done, deferred until
+        later, or held by another worker, so a redelivered or duplicate message does
+        nothing."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(emails)
+                    .where(
+                        emails.c.id == email_id,
+                        or_(
+                            emails.c.status == Status.QUEUED.value,
+                            # Due but its publisher has not committed yet: on PostgreSQL the
+                            # row is then locked, so this waits for that commit.
+                            and_(
+                                emails.c.status.in_([Status.DEFERRED.value, Status.SCHEDULED.value]),
+                                emails.c.next_attempt_at <= now,
+                            ),
+                        ),
+                    )
+                    .values(
+                        status=Status.SENDING.value,
+                        attempts=emails.c.attempts + 1,
+                        updated_at=now,
+                        locked_until=now + lease,
+                    )
+                    .returning(
+                        emails.c.id,
+                        emails.c.public_id,
+                        emails.c.account_id,
+                        emails.c.attempts,
+                        emails.c.content,
+                        emails.c.created_at,
+                        emails.c.expires_at,
+                        emails.c.recipients,
+                        emails.c.send_at,
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return ClaimedEmail(
+            id=row.id,
+            message_id=row.public_id,
+            account_id=row.account_id,
+            attempts=row.attempts,
+            content=row.content,
+            created_at=aware(row.created_at),  # type: ignore[arg-type]
+            expires_at=aware(row.expires_at),
+            recipients=recipients_from_json(row.recipients),
+            send_at=aware(row.send_at),
+        )
+
+    async def suppressed(self, account_id: int, addresses: list[str]) -> dict[str, str]:
+        """Which of the addresses are on the account's suppression list, with the reason."""
+        if not addresses:
+            return {}
+        lowered = {a.lower(): a for a in addresses}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(suppressions.c.address, suppressions.c.reason).where(
+                    suppressions.c.account_id == account_id, suppressions.c.address.in_(list(lowered))
+                )
+            )
+            return {lowered[r.address]: r.reason for r in rows}
+
+    async def record_sending(self, claimed: ClaimedEmail) -> None:
+        async with self.engine.begin() as conn:
+            await add_events(conn, claimed.account_id, claimed.id, [NewEvent(EventType.SENDING)], utcnow())
+
+    async def release(self, claimed: ClaimedEmail, delay: timedelta) -> None:
+        """Give the claim back without counting an attempt (e.g. a domain at its limit)."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(emails)
+                .where(emails.c.id == claimed.id, emails.c.status == Status.SENDING.value)
+                .values(
+                    status=Status.QUEUED.value,
+                    attempts=emails.c.attempts - 1,
+                    updated_at=now,
+                    locked_until=None,
+                    published_at=None,
+                    next_attempt_at=now + delay,
+                )
+            )
+
+    async def finish_attempt(self, claimed: ClaimedEmail, result: AttemptResult) -> None:
+        """Record an attempt: status, recipients, events and suppressions, atomically."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "status": result.status.value,
+            "updated_at": now,
+            "locked_until": None,
+            "recipients": recipients_to_json(result.recipients),
+            "last_error": result.last_error,
+            "next_attempt_at": result.next_attempt_at,
+        }
+        if result.status is Status.SENT:
+            values["sent_at"] = now
+        if result.status is Status.DEFERRED:
+            values["published_at"] = None  # the scheduler publishes it when due
+        async with self.engine.begin() as conn:
+            await conn.execute(update(emails).where(emails.c.id == claimed.id).values(**values))
+            await add_events(conn, claimed.account_id, claimed.id, result.events, now)
+            if result.suppress:
+                await self._suppress(conn, claimed.account_id, result.suppress, now)
+
+    async def _suppress(self, conn: AsyncConnection, account_id: int, reasons: dict[str, str], now: datetime) -> None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        rows = [
+            {"account_id": account_id, "address": a.lower(), "reason": r[:1000], "created_at": now}
+            for a, r in reasons.items()
+        ]
+        await conn.execute(dialect.insert(suppressions).values(rows).on_conflict_do_nothing())
+
+    async def fail_if_not_final(self, email_id: int, detail: str) -> bool:
+        """Mark a not-yet-final email FAILED with an event. True if it changed."""
+        now = utcnow()
+        final = [Status.SENT.value, Status.BOUNCED.value, Status.FAILED.value, Status.SUPPRESSED.value, Status.CANCELED.value]
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(emails)
+                    .where(emails.c.id == email_id, emails.c.status.not_in(final))
+                    .values(status=Status.FAILED.value, updated_at=now, last_error=detail, locked_until=None)
+                    .returning(emails.c.account_id)
+                )
+            ).first()
+            if row is None:
+                return False
+            await add_events(conn, row.account_id, email_id, [NewEvent(EventType.FAILED, detail=detail)], now)
+        return True
+
+    # Scheduler ----------------------------------------------------------------------------
+
+    async def publish_due(self, publish: Callable[[int], Awaitable[None]], limit: int = 500) -> int:
+        """Publish emails that are due and unpublished: deferred ones whose retry time
+        came, scheduled ones whose send_at came, and accepted ones the server did not
+        publish (broker down, crash). Rows are locked with SKIP LOCKED, so several
+        schedulers share the work; each is published before its row commits, so a crash
+        in between means a duplicate message (harmless: the claim is atomic), never a
+        lost one."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(emails.c.id, emails.c.account_id, emails.c.status)
+                    .where(
+                        emails.c.published_at.is_(None),
+                        emails.c.status.in_(PUBLISHABLE),
+                        emails.c.next_attempt_at <= now,
+                    )
+                    .order_by(emails.c.next_attempt_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                await publish(row.id)
+                changed = await conn.execute(
+                    update(emails)
+                    .where(emails.c.id == row.id, emails.c.status == row.status)  # unless a worker took it
+                    .values(status=Status.QUEUED.value, published_at=now, updated_at=now)
+                )
+                if changed.rowcount and row.status == Status.SCHEDULED.value:
+                    await add_events(conn, row.account_id, row.id, [NewEvent(EventType.QUEUED)], now)
+        return len(rows)
+
+    async def release_expired_claims(self, limit: int = 500) -> int:
+        """SENDING emails whose worker's lease ran out (it died mid-send) go back to the
+        queue for another attempt, with a DEFERRED event saying why."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(emails.c.id, emails.c.account_id)
+                    .where(emails.c.status == Status.SENDING.value, emails.c.locked_until < now)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                await conn.execute(
+                    update(emails)
+                    .where(and_(emails.c.id == row.id, emails.c.status == Status.SENDING.value))
+                    .values(
+                        status=Status.QUEUED.value,
+                        locked_until=None,
+                        published_at=None,
+                        next_attempt_at=now,
+                        updated_at=now,
+                    )
+                )
+                await add_events(
+                    conn, row.account_id, row.id,
+                    [NewEvent(EventType.DEFERRED, detail="delivery attempt abandoned (worker lease expired); retrying")],
+                    now,
+                )
+        return len(rows)
+
+    async def purge_idempotency_keys(self) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.created_at < utcnow() - IDEMPOTENCY_TTL)
+            )
+            return int(result.rowcount or 0)

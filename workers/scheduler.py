@@ -1,0 +1,95 @@
+"""The scheduler (`postwire scheduler`): the database is the durable queue of what is
+due, and this process feeds RabbitMQ from it. Each round it
+- releases SENDING claims whose worker died (lease expired),
+- publishes due emails: retries whose backoff ended, scheduled sends whose time came,
+  and accepted emails the server could not publish (broker down, crash),
+- now and then purges idempotency keys older than 24 hours.
+Several schedulers may run: rows are taken with FOR UPDATE SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+from core.db import make_engine
+from core.delivery_store import DeliveryStore
+from core.errors import Unavailable
+from core.queue import Publisher
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY = 600.0  # seconds
+
+
+class Scheduler:
+    def __init__(self, settings: Settings, publisher: Publisher) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.stopping = threading.Event()
+        self._last_purge = 0.0
+
+    async def round(self, store: DeliveryStore) -> int:
+        released = await store.release_expired_claims()
+        if released:
+            log.warning("released %d emails whose worker lease expired", released)
+        try:
+            published = await store.publish_due(self.publisher.publish)
+        except Unavailable:
+            log.warning("broker unavailable; will publish due emails when it is back")
+            published = 0
+        if published:
+            log.info("published %d due emails", published)
+        if time.monotonic() - self._last_purge > PURGE_EVERY:
+            self._last_purge = time.monotonic()
+            await store.purge_idempotency_keys()
+        return published
+
+    async def run(self) -> None:
+        store = DeliveryStore(make_engine(self.settings.database_url))
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await self.round(store)
+                except Exception:  # a database outage, say: keep going
+                    log.exception("scheduler round failed")
+                await asyncio.to_thread(self.stopping.wait, self.settings.scheduler_interval)
+        finally:
+            await store.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+class SchedulerThread(threading.Thread):
+    """The scheduler on its own thread and event loop (embedded mode)."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        super().__init__(name="postwire-scheduler", daemon=True)
+        self.scheduler = scheduler
+
+    def run(self) -> None:
+        asyncio.run(self.scheduler.run())
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.join(timeout=10)
+
+
+def run_scheduler(settings: Settings, stop: threading.Event) -> None:
+    """Serve until `stop` is set."""
+    from core.queue import make_broker
+
+    broker = make_broker(settings)
+    scheduler = Scheduler(settings, Publisher(broker, settings))
+    thread = SchedulerThread(scheduler)
+    thread.start()
+    log.info("scheduler started")
+    try:
+        stop.wait()
+    finally:
+        thread.stop()
+        broker.close()
