@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -18,7 +20,10 @@ from sqlalchemy import (
     Text,
     event,
 )
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from core.errors import Unavailable
 
 # BIGINT on PostgreSQL; INTEGER on SQLite, where only that type is a rowid alias.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -142,6 +147,19 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+@asynccontextmanager
+async def database_errors_as_unavailable() -> AsyncIterator[None]:
+    """Turn 'cannot reach the database' into Unavailable, which clients may retry."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise Unavailable("database unavailable") from exc
+    except (DBAPIError, OSError) as exc:
+        if isinstance(exc, OSError) or exc.connection_invalidated:
+            raise Unavailable("database unavailable") from exc
+        raise
 
 
 def sync_url(url: str) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from core.db import database_errors_as_unavailable
 from core.errors import Unauthenticated
 from core.ids import random_token
 from core.store import Store
@@ -42,7 +43,8 @@ async def authenticate(store: Store, secret: str, key: str) -> int:
     """The account id that owns `key`; Unauthenticated (one message) otherwise."""
     if not key.startswith("pw_") or len(key) <= PREFIX_LENGTH:
         raise Unauthenticated()
-    found = await store.find_api_key(key[:PREFIX_LENGTH])
+    async with database_errors_as_unavailable():
+        found = await store.find_api_key(key[:PREFIX_LENGTH])
     if found is None:
         raise Unauthenticated()
     account_id, stored_hash = found

@@ -7,13 +7,11 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-
 from core.content import EmailContent, content_to_dict
+from core.db import database_errors_as_unavailable
 from core.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from core.ids import new_message_id
 from core.mime import envelope_recipients
@@ -25,19 +23,6 @@ from core.store import NewEmail, Store, utcnow
 log = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY = 200
-
-
-@asynccontextmanager
-async def database() -> AsyncIterator[None]:
-    """Turn 'cannot reach the database' into Unavailable, which clients may retry."""
-    try:
-        yield
-    except OperationalError as exc:
-        raise Unavailable("database unavailable") from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise Unavailable("database unavailable") from exc
-        raise
 
 
 @dataclass(frozen=True)
@@ -98,7 +83,7 @@ class EmailService:
             idempotency_key=options.idempotency_key,
             fingerprint=fingerprint(stored, options) if options.idempotency_key else "",
         )
-        async with database():
+        async with database_errors_as_unavailable():
             accepted = await self.store.accept_email(account_id, new)
         if accepted.replayed or scheduled:
             return accepted.message_id, accepted.status
@@ -107,14 +92,14 @@ class EmailService:
         except Unavailable:
             log.warning("publish failed; the scheduler will publish %s", accepted.message_id)
             return accepted.message_id, accepted.status
-        async with database():
+        async with database_errors_as_unavailable():
             await self.store.mark_published(accepted.email_id)
         return accepted.message_id, accepted.status
 
     async def get_status(self, account_id: int, message_id: str) -> EmailRecord:
         if not message_id:
             raise InvalidArgument([FieldViolation("message_id", "required")])
-        async with database():
+        async with database_errors_as_unavailable():
             record = await self.store.get_email(account_id, message_id)
         if record is None:
             raise NotFound(f"no email {message_id!r}")
@@ -123,7 +108,7 @@ class EmailService:
     async def cancel_scheduled(self, account_id: int, message_id: str) -> Status:
         if not message_id:
             raise InvalidArgument([FieldViolation("message_id", "required")])
-        async with database():
+        async with database_errors_as_unavailable():
             await self.store.cancel_scheduled(account_id, message_id)
         return Status.CANCELED
 
@@ -138,7 +123,7 @@ class EmailService:
         """Stored events after `after_id`, then new ones as they are written, forever."""
         position = after_id
         while True:
-            async with database():
+            async with database_errors_as_unavailable():
                 batch = await self.store.list_events(
                     account_id, after_id=position, message_ids=message_ids, types=types
                 )

@@ -347,8 +347,10 @@ async def test_get_status_maps_path_parameter(client: httpx.AsyncClient, backend
                 "smtp_code": 250,
                 "smtp_message": "2.0.0 Ok: queued",
                 "detail": "",
+                "recipient": "",
             }
         ],
+        "recipients": [],
     }
 
 
@@ -389,6 +391,7 @@ async def test_stream_events_maps_query_and_streams_ndjson(
         "smtp_code": 250,
         "smtp_message": "2.0.0 Ok: queued",
         "detail": "",
+        "recipient": "",
     }
 
 
