@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         description="Server secret for the keyed hash (HMAC-SHA256) of API keys. Required."
     )
+    max_message_bytes: int = Field(
+        25 * 1024 * 1024, description="Largest email accepted: bodies, headers and attachments (base64)."
+    )
+    max_recipients: int = Field(50, description="Most recipients per email, across to, cc and bcc.")
     stream_poll_interval: float = Field(
         0.2, description="Seconds between checks for new events on an open StreamEvents call."
     )

@@ -24,7 +24,7 @@ from server.servicer import EmailServicer
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = email_service_pb2.DESCRIPTOR.services_by_name["EmailService"].full_name
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # above the 25 MB email limit, so Send can explain
+MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # room for a 25 MB email in base64; Send explains the limit
 
 
 class Server:
@@ -55,7 +55,11 @@ class Server:
             ],
         )
         email_service_pb2_grpc.add_EmailServiceServicer_to_server(
-            EmailServicer(self.service, SendLimits()), self.grpc
+            EmailServicer(
+                self.service,
+                SendLimits(max_recipients=settings.max_recipients, max_total_bytes=settings.max_message_bytes),
+            ),
+            self.grpc,
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)

@@ -335,3 +335,13 @@ def test_database_down_answers_unavailable(stack: Stack, tmp_path) -> None:
                 assert wait_status(client, message_id, TERMINAL).status == S.EMAIL_STATUS_SENT
         finally:
             server.stop()
+
+
+def test_size_and_recipient_limits_answer_invalid_argument(stack: Stack) -> None:
+    with stack.client() as client:
+        with pytest.raises(InvalidArgumentError) as too_big:
+            client.send(from_address="a@example.com", to=["b@example.com"], text_body="x" * (26 * 1024 * 1024))
+        with pytest.raises(InvalidArgumentError) as too_many:
+            client.send(from_address="a@example.com", to=[f"r{i}@example.com" for i in range(51)], text_body="t")
+    assert too_big.value.violations and too_many.value.violations
+    assert any("25" in d or "26214400" in d or "limit" in d for _, d in too_big.value.violations)

@@ -548,7 +548,7 @@ async def test_bad_input_is_a_json_4xx_from_envoy(
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient, backend: Backend) -> None:
     calls_before = len(backend.calls)
-    response = await client.post("/v1/emails", json={"text_body": "x" * (5 * 1024 * 1024)})
+    response = await client.post("/v1/emails", json={"text_body": "x" * (41 * 1024 * 1024)})
     body = assert_json_status(response, 413, code_pb2.INVALID_ARGUMENT)
     assert "Payload Too Large" in body["message"]
     assert len(backend.calls) == calls_before
