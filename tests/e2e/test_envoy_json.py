@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -63,3 +65,39 @@ def test_send_status_and_ndjson_events_through_envoy(stack: Stack, tmp_path: Pat
 
         assert http.get("/v1/emails/msg_nope", headers=headers).status_code == 404
         assert http.get(f"/v1/emails/{message_id}").status_code == 401
+
+
+def test_attachments_scheduling_and_cancel_over_json(stack: Stack, tmp_path: Path) -> None:
+    port = int(stack.address.rsplit(":", 1)[1])
+    headers = {"x-api-key": stack.key_a}
+    pdf = bytes(range(256))
+    with run_envoy(port, tmp_path) as envoy, httpx.Client(base_url=envoy.base_url, timeout=10) as http:
+        sent = http.post(
+            "/v1/emails",
+            headers=headers,
+            json={
+                "from_address": "json@example.com",
+                "to": ["files@example.com"],
+                "subject": "With a file",
+                "text_body": "attached",
+                "attachments": [
+                    {"filename": "data.bin", "content_type": "application/octet-stream",
+                     "content": base64.b64encode(pdf).decode()}
+                ],
+                "idempotency_key": "json-attach-1",
+            },
+        )
+        assert sent.status_code == 200, sent.text
+        received = stack.recorder.wait_for(sent.json()["message_id"])
+        assert next(received.message.iter_attachments()).get_content() == pdf
+
+        later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+        scheduled = http.post(
+            "/v1/emails", headers=headers,
+            json={"from_address": "json@example.com", "to": ["later@example.com"], "text_body": "t", "send_at": later},
+        ).json()
+        assert scheduled["status"] == "EMAIL_STATUS_SCHEDULED"
+        canceled = http.post(f"/v1/emails/{scheduled['message_id']}:cancel", headers=headers, json={})
+        assert canceled.status_code == 200 and canceled.json()["status"] == "EMAIL_STATUS_CANCELED"
+        again = http.post(f"/v1/emails/{scheduled['message_id']}:cancel", headers=headers, json={})
+        assert again.status_code == 400  # FAILED_PRECONDITION
