@@ -10,12 +10,17 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from google.protobuf import json_format
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from postwire.v1 import event_pb2
+
+if TYPE_CHECKING:  # server-side settings are imported lazily: client commands stay light
+    from core.settings import Settings
 
 
 class ClientSettings(BaseSettings):
@@ -26,7 +31,7 @@ class ClientSettings(BaseSettings):
     api_key: str = ""
 
 
-def _server_settings():  # noqa: ANN202 - lazy import keeps client commands light
+def _server_settings() -> Settings:
     from core.settings import Settings
 
     return Settings()
@@ -69,26 +74,26 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.app import run_worker
-
+def _serve_until_signal(run: Callable[[Settings, threading.Event], None]) -> int:
+    """Run a blocking service (worker, scheduler) until SIGINT or SIGTERM."""
     _logging()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    run_worker(_server_settings(), stop)
+    run(_server_settings(), stop)
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.app import run_worker
+
+    return _serve_until_signal(run_worker)
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from workers.scheduler import run_scheduler
 
-    _logging()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    run_scheduler(_server_settings(), stop)
-    return 0
+    return _serve_until_signal(run_scheduler)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
