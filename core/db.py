@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    text,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -44,6 +46,9 @@ accounts = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # Account-wide budgets per minute (NULL: the server defaults).
+    Column("send_per_minute", Integer, nullable=True),
+    Column("read_per_minute", Integer, nullable=True),
 )
 
 api_keys = Table(
@@ -58,6 +63,15 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp, nullable=True),
+    Column("public_id", String(40), nullable=True, unique=True),
+    Column("kind", String(8), nullable=False, server_default="live"),
+    # Comma-separated scopes: send, read, events, admin.
+    Column("scopes", String(100), nullable=False, server_default="send,read,events"),
+    Column("expires_at", Timestamp, nullable=True),
+    # Per-key budgets (NULL: the server defaults).
+    Column("send_per_minute", Integer, nullable=True),
+    Column("read_per_minute", Integer, nullable=True),
+    Column("max_streams", Integer, nullable=True),
 )
 
 emails = Table(
@@ -86,6 +100,8 @@ emails = Table(
     Column("expires_at", Timestamp, nullable=True),
     # Per-recipient state: {address: {"status": ..., "code": int|None, "message": str}}.
     Column("recipients", JSON, nullable=True),
+    # Sent with a test key: stored and reported as delivered, never handed to SMTP.
+    Column("test_mode", Boolean, nullable=False, server_default=text("false")),
     Index("ix_emails_account_id_created_at", "account_id", "created_at"),
     Index("ix_emails_status_updated_at", "status", "updated_at"),
     Index("ix_emails_published_at_next_attempt_at", "published_at", "next_attempt_at"),

@@ -65,6 +65,7 @@ class DeliveryStore:
                         emails.c.expires_at,
                         emails.c.recipients,
                         emails.c.send_at,
+                        emails.c.test_mode,
                     )
                 )
             ).first()
@@ -80,6 +81,7 @@ class DeliveryStore:
             expires_at=aware(row.expires_at),
             recipients=recipients_from_json(row.recipients),
             send_at=aware(row.send_at),
+            test_mode=bool(row.test_mode),
         )
 
     async def suppressed(self, account_id: int, addresses: list[str]) -> dict[str, str]:

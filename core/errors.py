@@ -68,3 +68,25 @@ class FailedPrecondition(PostwireError):
     """The resource is not in a state that allows the operation."""
 
     code = "FAILED_PRECONDITION"
+
+
+class PermissionDenied(PostwireError):
+    """The key is valid but lacks the scope this call needs."""
+
+    code = "PERMISSION_DENIED"
+
+
+class ResourceExhausted(PostwireError):
+    """A rate limit or quota was hit; retry after `retry_after` seconds."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self, message: str, *, budget: str, limit: int, remaining: int, retry_after: float, reset_after: float
+    ) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.limit = limit
+        self.remaining = remaining
+        self.retry_after = retry_after
+        self.reset_after = reset_after

@@ -98,6 +98,7 @@ class ClaimedEmail:
     expires_at: datetime | None
     recipients: dict[str, RecipientState]
     send_at: datetime | None = None
+    test_mode: bool = False
 
     @property
     def started_at(self) -> datetime:

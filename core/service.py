@@ -30,6 +30,7 @@ class SendOptions:
     send_at: datetime | None = None
     expires_at: datetime | None = None
     idempotency_key: str = ""
+    test: bool = False  # sent with a test key: reported as delivered, never handed to SMTP
 
 
 def fingerprint(content: dict[str, object], options: SendOptions) -> str:
@@ -82,6 +83,7 @@ class EmailService:
             expires_at=options.expires_at,
             idempotency_key=options.idempotency_key,
             fingerprint=fingerprint(stored, options) if options.idempotency_key else "",
+            test_mode=options.test,
         )
         async with database_errors_as_unavailable():
             accepted = await self.store.accept_email(account_id, new)

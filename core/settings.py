@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     queue_prefix: str = Field(
         "postwire", description="Prefix of the queue names, so several deployments can share a broker."
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (rate limits).")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis URL (rate limits, per-domain concurrency); empty: per-process limits.",
+    )
 
     # API
     grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds to.")
@@ -57,6 +60,19 @@ class Settings(BaseSettings):
         25 * 1024 * 1024, description="Largest email accepted: bodies, headers and attachments (base64)."
     )
     max_recipients: int = Field(50, description="Most recipients per email, across to, cc and bcc.")
+    rate_limits: bool = Field(True, description="Enforce the per-key and per-account budgets below.")
+    send_per_minute: int = Field(600, description="Sends (and cancels) per minute per key, unless the key sets its own.")
+    read_per_minute: int = Field(1200, description="Other calls per minute per key, unless the key sets its own.")
+    account_send_per_minute: int = Field(3000, description="Sends per minute per account, across its keys.")
+    account_read_per_minute: int = Field(6000, description="Other calls per minute per account, across its keys.")
+    max_streams_per_key: int = Field(10, description="Concurrent StreamEvents calls per key.")
+    auth_failures_per_minute: int = Field(
+        30, description="Failed authentications per minute per client address before RESOURCE_EXHAUSTED."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Peers (e.g. Envoy's address) whose x-forwarded-for names the real client address.",
+    )
     stream_poll_interval: float = Field(
         0.2, description="Seconds between checks for new events on an open StreamEvents call."
     )

@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.db import accounts, api_keys, emails, events, idempotency_keys
+from core.db import emails, events, idempotency_keys
 from core.errors import AlreadyExists, FailedPrecondition, NotFound
 from core.model import EmailRecord, EventRecord, EventType, NewEvent, RecipientState, Status
 
@@ -101,6 +101,7 @@ class NewEmail:
     expires_at: datetime | None = None
     idempotency_key: str = ""
     fingerprint: str = ""
+    test_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,42 +120,6 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-    # Accounts and keys -------------------------------------------------------------
-
-    async def create_account(self, name: str) -> int:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                insert(accounts).values(name=name, created_at=utcnow()).returning(accounts.c.id)
-            )
-            return int(result.scalar_one())
-
-    async def find_or_create_account(self, name: str) -> int:
-        async with self.engine.connect() as conn:
-            found = await conn.scalar(
-                select(accounts.c.id).where(accounts.c.name == name).order_by(accounts.c.id)
-            )
-        return int(found) if found is not None else await self.create_account(name)
-
-    async def add_api_key(self, account_id: int, name: str, prefix: str, key_hash: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(api_keys).values(
-                    account_id=account_id, name=name, prefix=prefix, key_hash=key_hash, created_at=utcnow()
-                )
-            )
-
-    async def find_api_key(self, prefix: str) -> tuple[int, str] | None:
-        """(account_id, key_hash) of the live key with this prefix, if any."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(api_keys.c.account_id, api_keys.c.key_hash).where(
-                        api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None)
-                    )
-                )
-            ).first()
-        return (int(row.account_id), str(row.key_hash)) if row else None
 
     # Emails -------------------------------------------------------------------------
 
@@ -212,6 +177,7 @@ class Store:
                         send_at=new.send_at,
                         expires_at=new.expires_at,
                         recipients=recipients_to_json({r: RecipientState(pending) for r in new.recipients}),
+                        test_mode=new.test_mode,
                     )
                     .returning(emails.c.id)
                 )

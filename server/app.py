@@ -11,19 +11,27 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from core.db import make_engine
-from core.keys import authenticate
+from core.key_store import KeyStore
+from core.keys import KeyManager
 from core.queue import Publisher, make_broker
+from core.ratelimit import LocalRateLimiter, LocalStreamSlots, RedisRateLimiter, RedisStreamSlots
 from core.service import EmailService
 from core.settings import Settings
 from core.store import Store
 from core.validation import SendLimits
-from postwire.v1 import email_service_pb2, email_service_pb2_grpc
-from server.interceptors import AuthInterceptor, ErrorInterceptor
+from postwire.v1 import email_service_pb2, email_service_pb2_grpc, key_service_pb2, key_service_pb2_grpc
+from server.auth import AuthInterceptor
+from server.interceptors import ErrorInterceptor
+from server.key_servicer import KeyServicer
+from server.ratelimit import Defaults, RateLimitInterceptor
 from server.servicer import EmailServicer
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = email_service_pb2.DESCRIPTOR.services_by_name["EmailService"].full_name
+SERVICE_NAMES = (
+    email_service_pb2.DESCRIPTOR.services_by_name["EmailService"].full_name,
+    key_service_pb2.DESCRIPTOR.services_by_name["KeyService"].full_name,
+)
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # room for a 25 MB email in base64; Send explains the limit
 
 
@@ -32,7 +40,8 @@ class Server:
 
     def __init__(self, settings: Settings, broker: dramatiq.Broker | None = None) -> None:
         self.settings = settings
-        self.store = Store(make_engine(settings.database_url))
+        engine = make_engine(settings.database_url)
+        self.store = Store(engine)
         self.broker = broker or make_broker(settings)
         self.owns_broker = broker is None
         self.service = EmailService(
@@ -42,30 +51,42 @@ class Server:
             schedule_horizon=timedelta(days=settings.schedule_horizon_days),
             publish_grace=timedelta(seconds=settings.publish_grace_seconds),
         )
-        secret = settings.secret_key.get_secret_value()
+        self.keys = KeyManager(KeyStore(engine), settings.secret_key.get_secret_value())
+        if settings.redis_url:
+            prefix = f"{settings.queue_prefix}:rl:"
+            self.limiter = RedisRateLimiter(settings.redis_url, prefix, fallback=LocalRateLimiter())
+            self.slots = RedisStreamSlots(settings.redis_url, prefix, fallback=LocalStreamSlots())
+        else:
+            self.limiter, self.slots = LocalRateLimiter(), LocalStreamSlots()  # type: ignore[assignment]
 
-        async def auth(key: str) -> int:
-            return await authenticate(self.store, secret, key)
-
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            ErrorInterceptor(),
+            AuthInterceptor(
+                self.keys, self.limiter, settings.auth_failures_per_minute, frozenset(settings.trusted_proxies)
+            ),
+        ]
+        if settings.rate_limits:
+            defaults = Defaults(
+                settings.send_per_minute,
+                settings.read_per_minute,
+                settings.account_send_per_minute,
+                settings.account_read_per_minute,
+                settings.max_streams_per_key,
+            )
+            interceptors.append(RateLimitInterceptor(self.limiter, self.slots, defaults))
         self.grpc = grpc.aio.server(
-            interceptors=[ErrorInterceptor(), AuthInterceptor(auth)],
+            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ],
         )
-        email_service_pb2_grpc.add_EmailServiceServicer_to_server(
-            EmailServicer(
-                self.service,
-                SendLimits(max_recipients=settings.max_recipients, max_total_bytes=settings.max_message_bytes),
-            ),
-            self.grpc,
-        )
+        limits = SendLimits(max_recipients=settings.max_recipients, max_total_bytes=settings.max_message_bytes)
+        email_service_pb2_grpc.add_EmailServiceServicer_to_server(EmailServicer(self.service, limits), self.grpc)
+        key_service_pb2_grpc.add_KeyServiceServicer_to_server(KeyServicer(self.keys), self.grpc)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
-        )
+        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc)
         self.port = self.grpc.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
 
     @property
@@ -74,13 +95,16 @@ class Server:
 
     async def start(self) -> None:
         await self.grpc.start()
-        for name in ("", SERVICE_NAME):
+        for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("gRPC listening on %s", self.address)
 
     async def stop(self, grace: float = 5.0) -> None:
         await self.grpc.stop(grace)
         await self.store.close()
+        for closable in (self.limiter, self.slots):
+            close = getattr(closable, "close", None)
+            if close is not None:
+                await close()
         if self.owns_broker:
             self.broker.close()
-

@@ -12,7 +12,7 @@ from core.validation import SendLimits, validate_send
 from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
 from server.convert import datetime_or_none, event_to_proto, event_types_from_proto, status_response, status_to_proto
-from server.interceptors import current_account
+from server.interceptors import current_principal
 
 
 class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
@@ -21,6 +21,7 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
         self.limits = limits
 
     async def Send(self, request: pb.SendRequest, context: grpc.aio.ServicerContext) -> pb.SendResponse:
+        caller = current_principal.get()
         content = validate_send(
             from_address=request.from_address,
             to=list(request.to),
@@ -40,20 +41,21 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             send_at=datetime_or_none(request, "send_at"),
             expires_at=datetime_or_none(request, "expires_at"),
             idempotency_key=request.idempotency_key,
+            test=caller.test,
         )
-        message_id, status = await self.service.send(current_account.get(), content, options)
+        message_id, status = await self.service.send(caller.account_id, content, options)
         return pb.SendResponse(message_id=message_id, status=status_to_proto(status))  # type: ignore[arg-type]
 
     async def GetStatus(
         self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetStatusResponse:
-        record = await self.service.get_status(current_account.get(), request.message_id)
+        record = await self.service.get_status(current_principal.get().account_id, request.message_id)
         return status_response(record)
 
     async def CancelScheduled(
         self, request: pb.CancelScheduledRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelScheduledResponse:
-        status = await self.service.cancel_scheduled(current_account.get(), request.message_id)
+        status = await self.service.cancel_scheduled(current_principal.get().account_id, request.message_id)
         return pb.CancelScheduledResponse(message_id=request.message_id, status=status_to_proto(status))  # type: ignore[arg-type]
 
     async def StreamEvents(
@@ -62,6 +64,6 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
         after_id = decode_cursor(request.after)
         types = event_types_from_proto(list(request.types))
         async for event in self.service.follow_events(
-            current_account.get(), after_id=after_id, message_ids=list(request.message_ids), types=types
+            current_principal.get().account_id, after_id=after_id, message_ids=list(request.message_ids), types=types
         ):
             yield pb.StreamEventsResponse(event=event_to_proto(event))

@@ -120,6 +120,12 @@ class Deliverer:
         for address, reason in (await self.store.suppressed(claimed.account_id, attempt.pending())).items():
             attempt.set(address, Status.SUPPRESSED, EventType.SUPPRESSED, detail=f"on the suppression list: {reason}")
         pending = attempt.pending()
+        if pending and claimed.test_mode:
+            await self.store.record_sending(claimed)
+            for address in pending:
+                attempt.set(address, Status.SENT, EventType.SENT, 250, "test mode: accepted, not delivered",
+                            "sent with a test key: nothing reached SMTP")
+            pending = []
         if pending:
             domains = [a.rpartition("@")[2] for a in pending]
             async with self.limiter.hold(domains) as got_slots:

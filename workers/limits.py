@@ -28,7 +28,7 @@ class DomainLimiter:
         self.limit = settings.domain_concurrency
         self.prefix = f"{settings.queue_prefix}:domain:"
         self.ttl_ms = int(settings.lease_seconds * 1000)
-        if settings.broker_url.startswith("stub://"):
+        if not settings.redis_url:
             self.backend: Any = StubBackend()
         else:
             client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)

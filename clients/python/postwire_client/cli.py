@@ -104,23 +104,76 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_create(args: argparse.Namespace) -> int:
+def _keys(settings: Settings):  # noqa: ANN202
     from core.db import make_engine
-    from core.keys import create_key
-    from core.store import Store
+    from core.key_store import KeyStore
+    from core.keys import KeyManager
+
+    store = KeyStore(make_engine(settings.database_url))
+    return store, KeyManager(store, settings.secret_key.get_secret_value())
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from core.keys import KeyOptions
 
     settings = _server_settings()
 
     async def create() -> str:
-        store = Store(make_engine(settings.database_url))
+        store, keys = _keys(settings)
         try:
             account_id = await store.find_or_create_account(args.account)
-            return await create_key(store, settings.secret_key.get_secret_value(), account_id, args.name, args.kind)
+            _, secret = await keys.create(
+                account_id,
+                KeyOptions(
+                    name=args.name,
+                    kind=args.kind,
+                    scopes=frozenset(args.scope or ["send", "read", "events"]),
+                    expires_at=datetime.fromisoformat(args.expires_at) if args.expires_at else None,
+                    send_per_minute=args.send_per_minute,
+                    read_per_minute=args.read_per_minute,
+                    max_streams=args.max_streams,
+                ),
+            )
+            return secret
         finally:
             await store.close()
 
     print(asyncio.run(create()))
     print("Store this key now: it is shown only once.", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    settings = _server_settings()
+
+    async def listing() -> None:
+        store, keys = _keys(settings)
+        try:
+            for record in await keys.list(await store.find_or_create_account(args.account)):
+                state = "revoked" if record.revoked_at else "active"
+                print(f"{record.public_id}\t{record.prefix}…\t{record.kind}\t{','.join(sorted(record.scopes))}"
+                      f"\t{state}\t{record.name}")
+        finally:
+            await store.close()
+
+    asyncio.run(listing())
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    settings = _server_settings()
+
+    async def revoke() -> None:
+        store, keys = _keys(settings)
+        try:
+            await keys.revoke(await store.find_or_create_account(args.account), args.key_id)
+        finally:
+            await store.close()
+
+    asyncio.run(revoke())
+    print(f"revoked {args.key_id}")
     return 0
 
 
@@ -258,8 +311,21 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create an API key and print it once")
     create.add_argument("--name", required=True)
     create.add_argument("--account", default="default", help="account name (created if missing)")
-    create.add_argument("--kind", default="live", choices=["live", "test"])
+    create.add_argument("--kind", default="live", choices=["live", "test"], help="test: nothing reaches SMTP")
+    create.add_argument("--scope", action="append", choices=["send", "read", "events", "admin"],
+                        help="repeatable; default send, read and events")
+    create.add_argument("--expires-at", help="ISO 8601 time with offset")
+    create.add_argument("--send-per-minute", type=int)
+    create.add_argument("--read-per-minute", type=int)
+    create.add_argument("--max-streams", type=int)
     create.set_defaults(func=cmd_keys_create)
+    listing = keys.add_parser("list", help="list an account's keys (never their secrets)")
+    listing.add_argument("--account", default="default")
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by its id (key_...)")
+    revoke.add_argument("key_id")
+    revoke.add_argument("--account", default="default")
+    revoke.set_defaults(func=cmd_keys_revoke)
 
     def client_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--address", default="", help="gRPC address (POSTWIRE_ADDRESS)")

@@ -17,11 +17,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from core.db import make_engine
 from core.ids import random_token
-from core.keys import authenticate, create_key
+from core.errors import Unauthenticated
+from core.key_store import KeyStore
+from core.keys import SCOPES, KeyManager, KeyOptions
 from core.migrate import upgrade
 from core.queue import Publisher, make_broker
 from core.settings import Settings
-from core.store import Store
 from postwire_client.capture import CaptureServer
 from server.app import Server
 from workers.app import WorkerProcess
@@ -52,6 +53,7 @@ def dev_settings(data_dir: Path = Path(".postwire"), **overrides: object) -> Set
     values: dict[str, object] = {
         "database_url": f"sqlite+aiosqlite:///{(data_dir / 'postwire.db').resolve()}",
         "broker_url": "stub://",
+        "redis_url": "",
         "smtp_host": "127.0.0.1",
         "smtp_port": CAPTURE_PORT,
         "smtp_tls": "none",
@@ -67,20 +69,20 @@ def dev_settings(data_dir: Path = Path(".postwire"), **overrides: object) -> Set
 
 
 async def ensure_dev_key(settings: Settings) -> str:
-    """The dev API key from .postwire/dev-api-key, created (with its account) if needed."""
+    """The dev API key (every scope) from .postwire/dev-api-key, created if needed."""
     key_file = settings.data_dir / "dev-api-key"
-    store = Store(make_engine(settings.database_url))
-    secret = settings.secret_key.get_secret_value()
+    store = KeyStore(make_engine(settings.database_url))
+    keys = KeyManager(store, settings.secret_key.get_secret_value())
     try:
         if key_file.exists():
             key = key_file.read_text().strip()
             try:
-                await authenticate(store, secret, key)
+                await keys.authenticate(key)
                 return key
-            except Exception:
+            except Unauthenticated:
                 pass
         account_id = await store.find_or_create_account("dev")
-        key = await create_key(store, secret, account_id, "dev")
+        _, key = await keys.create(account_id, KeyOptions(name="dev", scopes=frozenset(SCOPES)))
         key_file.write_text(key + "\n")
         key_file.chmod(0o600)
         return key

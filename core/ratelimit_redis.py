@@ -1,0 +1,297 @@
+"""Rate limits and stream slots shared through Redis, degrading to per-process limits.
+
+Every check is one Lua script (EVALSHA, cached by redis-py's `register_script`), so
+checks from any number of processes are atomic: no read-then-write races. Times come
+from Redis `TIME`, in milliseconds, never from the client clock.
+
+When Redis is unreachable or errors, answers come from a local fallback (per-process
+budgets, never unlimited). One WARNING on entering degraded mode, one INFO on
+recovering. While degraded no request touches Redis: a background task pings it every
+`retry_interval` seconds and switches back when it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from prometheus_client import REGISTRY, Counter, Gauge
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from core.ratelimit import Decision, LocalRateLimiter, LocalStreamSlots, Quota, validate
+
+log = logging.getLogger(__name__)
+
+# What counts as "Redis is not answering". redis-py wraps socket errors in its own
+# ConnectionError/TimeoutError (RedisError subclasses); the rest is belt and braces.
+REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+
+_M = TypeVar("_M", Counter, Gauge)
+
+
+def _metric(factory: Callable[[str, str], _M], name: str, documentation: str) -> _M:
+    try:
+        return factory(name, documentation)
+    except ValueError:  # already registered: this module was imported twice
+        return REGISTRY._names_to_collectors[name]  # type: ignore[return-value]
+
+
+FALLBACK_TOTAL = _metric(
+    Counter,
+    "postwire_ratelimit_fallback_total",
+    "Rate limit checks and stream slot acquisitions answered by the per-process "
+    "fallback because Redis was unreachable.",
+)
+DEGRADED = _metric(
+    Gauge,
+    "postwire_ratelimit_degraded",
+    "1 while any rate limiter of this process runs on its per-process fallback.",
+)
+_degraded_now: weakref.WeakSet[_Failover] = weakref.WeakSet()
+DEGRADED.set_function(lambda: 1.0 if len(_degraded_now) else 0.0)
+
+# KEYS: one sorted set per budget. ARGV: cost, request token, then limit and period
+# (ms) per key. Returns {allowed, binding key index (1-based), limit, remaining,
+# reset_after ms, retry_after ms}.
+_CHECK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cost = tonumber(ARGV[1])
+local token = ARGV[2]
+local limits, periods, counts = {}, {}, {}
+local deny, deny_retry = 0, -1
+for i = 1, #KEYS do
+  local limit, period = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - period)
+  local count = redis.call('ZCARD', KEYS[i])
+  limits[i], periods[i], counts[i] = limit, period, count
+  if count + cost > limit then
+    -- Fits once the (count + cost - limit)-th oldest entry expires (never if cost > limit).
+    local retry = period
+    local k = count + cost - limit - 1
+    if k < count then
+      retry = tonumber(redis.call('ZRANGE', KEYS[i], k, k, 'WITHSCORES')[2]) + period - now
+    end
+    if retry > deny_retry then deny, deny_retry = i, retry end
+  end
+end
+if deny > 0 then
+  local reset = 0
+  if counts[deny] > 0 then
+    reset = tonumber(redis.call('ZRANGE', KEYS[deny], -1, -1, 'WITHSCORES')[2]) + periods[deny] - now
+  end
+  return {0, deny, limits[deny], 0, reset, deny_retry}
+end
+local best, best_remaining = 0, 0
+for i = 1, #KEYS do
+  local j = 1
+  while j <= cost do
+    local args = {}
+    local last = math.min(cost, j + 999)
+    for m = j, last do
+      args[#args + 1] = now
+      args[#args + 1] = token .. ':' .. m
+    end
+    redis.call('ZADD', KEYS[i], unpack(args))
+    j = last + 1
+  end
+  redis.call('PEXPIRE', KEYS[i], periods[i])
+  local remaining = limits[i] - counts[i] - cost
+  if best == 0 or remaining < best_remaining then best, best_remaining = i, remaining end
+end
+return {1, best, limits[best], best_remaining, periods[best], 0}
+"""
+
+_SLOT_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local key, slot, ttl = KEYS[1], ARGV[1], tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+"""
+_SLOT_KEEP = """
+redis.call('ZADD', key, now + ttl, slot)
+if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+"""
+# KEYS: the slot set. ARGV: slot_id, ttl ms, limit. Returns 1 when acquired.
+_ACQUIRE = (
+    _SLOT_NOW
+    + """
+if not redis.call('ZSCORE', key, slot) and redis.call('ZCARD', key) >= tonumber(ARGV[3]) then
+  return 0
+end"""
+    + _SLOT_KEEP
+    + "return 1\n"
+)
+# KEYS: the slot set. ARGV: slot_id, ttl ms. Records the slot even if it was lost.
+_REFRESH = _SLOT_NOW + _SLOT_KEEP + "return 1\n"
+
+
+def _client(url: str) -> aioredis.Redis:
+    # Short timeouts and no client-side retries: an outage costs at most one request
+    # half a second, and a script that adds entries is never sent twice.
+    return aioredis.Redis.from_url(
+        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class _Failover:
+    """Whether Redis answers; while it does not, a task pings it every retry_interval."""
+
+    def __init__(self, client: aioredis.Redis, retry_interval: float, what: str) -> None:
+        self._client = client
+        self._retry_interval = retry_interval
+        self._what = what
+        self._probe: asyncio.Task[None] | None = None
+        self.degraded = False
+
+    def failed(self, exc: BaseException) -> None:
+        if self.degraded:
+            return
+        self.degraded = True
+        _degraded_now.add(self)
+        log.warning(
+            "%s: Redis unavailable (%r); using per-process limits until it answers",
+            self._what,
+            exc,
+        )
+        self._probe = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry_interval)
+            try:
+                await self._client.ping()
+            except REDIS_FAILURES:
+                continue
+            self.degraded = False
+            _degraded_now.discard(self)
+            log.info("%s: Redis answers again; shared limits restored", self._what)
+            return
+
+    async def close(self) -> None:
+        _degraded_now.discard(self)
+        if self._probe is not None:
+            self._probe.cancel()
+            try:
+                await self._probe
+            except asyncio.CancelledError:
+                pass
+
+
+class RedisRateLimiter:
+    """Sliding-window logs in Redis: one sorted set `{prefix}{budget}` per budget."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        fallback: LocalRateLimiter | None = None,
+        retry_interval: float = 1.0,
+    ) -> None:
+        self._prefix = prefix
+        self._fallback = fallback if fallback is not None else LocalRateLimiter()
+        self._client = _client(url)
+        self._script = self._client.register_script(_CHECK)
+        self._failover = _Failover(self._client, retry_interval, "rate limiter")
+
+    @property
+    def degraded(self) -> bool:
+        return self._failover.degraded
+
+    async def check(self, budgets: Sequence[tuple[str, Quota]], cost: int = 1) -> Decision:
+        validate(budgets, cost)
+        if not self._failover.degraded:
+            try:
+                return await self._check(budgets, cost)
+            except REDIS_FAILURES as exc:
+                self._failover.failed(exc)
+        FALLBACK_TOTAL.inc()
+        return await self._fallback.check(budgets, cost)
+
+    async def _check(self, budgets: Sequence[tuple[str, Quota]], cost: int) -> Decision:
+        args: list[Any] = [cost, uuid.uuid4().hex]
+        for _, quota in budgets:
+            args += [quota.limit, _ms(quota.period)]
+        keys = [self._prefix + name for name, _ in budgets]
+        allowed, index, limit, remaining, reset_ms, retry_ms = await self._script(
+            keys=keys, args=args
+        )
+        return Decision(
+            allowed=bool(allowed),
+            limit=int(limit),
+            remaining=int(remaining),
+            reset_after=int(reset_ms) / 1000,
+            retry_after=int(retry_ms) / 1000,
+            budget=budgets[int(index) - 1][0],
+        )
+
+    async def close(self) -> None:
+        await self._failover.close()
+        await self._client.aclose()
+
+
+class RedisStreamSlots:
+    """Stream slots in Redis: one sorted set `{prefix}{name}`, member slot_id, score
+    expiry (ms). A crashed server's slots free themselves after their ttl."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        fallback: LocalStreamSlots | None = None,
+        retry_interval: float = 1.0,
+    ) -> None:
+        self._prefix = prefix
+        self._fallback = fallback if fallback is not None else LocalStreamSlots()
+        self._client = _client(url)
+        self._acquire = self._client.register_script(_ACQUIRE)
+        self._refresh = self._client.register_script(_REFRESH)
+        self._failover = _Failover(self._client, retry_interval, "stream slots")
+
+    @property
+    def degraded(self) -> bool:
+        return self._failover.degraded
+
+    async def acquire(self, name: str, limit: int, slot_id: str, ttl: float = 30.0) -> bool:
+        if not self._failover.degraded:
+            try:
+                keys, args = [self._prefix + name], [slot_id, _ms(ttl), limit]
+                return bool(await self._acquire(keys=keys, args=args))
+            except REDIS_FAILURES as exc:
+                self._failover.failed(exc)
+        FALLBACK_TOTAL.inc()
+        return await self._fallback.acquire(name, limit, slot_id, ttl)
+
+    async def refresh(self, name: str, slot_id: str, ttl: float = 30.0) -> None:
+        if not self._failover.degraded:
+            try:
+                await self._refresh(keys=[self._prefix + name], args=[slot_id, _ms(ttl)])
+                return
+            except REDIS_FAILURES as exc:
+                self._failover.failed(exc)
+        await self._fallback.refresh(name, slot_id, ttl)
+
+    async def release(self, name: str, slot_id: str) -> None:
+        # Released in both places: the slot may have been taken on either side.
+        await self._fallback.release(name, slot_id)
+        if not self._failover.degraded:
+            try:
+                await self._client.zrem(self._prefix + name, slot_id)
+            except REDIS_FAILURES as exc:
+                self._failover.failed(exc)
+
+    async def close(self) -> None:
+        await self._failover.close()
+        await self._client.aclose()
+

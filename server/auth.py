@@ -1,0 +1,77 @@
+"""Authentication and scopes: the API key becomes a Principal in `current_principal`.
+
+Failed authentications are limited per client address: past the budget, the answer
+is RESOURCE_EXHAUSTED instead of UNAUTHENTICATED, and that address is not looked
+up again in this process until the budget allows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+
+from core.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from core.keys import KeyManager
+from core.ratelimit import Quota, RateLimiter
+from server.interceptors import Continuation, api_key_from, before, current_principal, metadata_value, wrap
+from server.policy import policy_for
+
+
+def client_address(context: grpc.aio.ServicerContext, details: grpc.HandlerCallDetails, trusted: frozenset[str]) -> str:
+    """The peer's IP; behind a trusted proxy, the last address it added to x-forwarded-for."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    address = rest.rsplit(":", 1)[0].strip("[]") if kind in ("ipv4", "ipv6") else peer
+    if address in trusted:
+        forwarded = [a.strip() for a in metadata_value(details, "x-forwarded-for").split(",") if a.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return address
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(
+        self, keys: KeyManager, limiter: RateLimiter, failures_per_minute: int, trusted_proxies: frozenset[str]
+    ) -> None:
+        self.keys = keys
+        self.limiter = limiter
+        self.failures = Quota(failures_per_minute, 60.0)
+        self.trusted = trusted_proxies
+        self._blocked_until: dict[str, float] = {}
+
+    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        policy = policy_for(details.method)
+        if handler is None or policy is None:
+            return handler
+
+        async def check(request: Any, context: grpc.aio.ServicerContext, details: grpc.HandlerCallDetails) -> None:
+            address = client_address(context, details, self.trusted)
+            blocked = self._blocked_until.get(address, 0.0) - time.monotonic()
+            if blocked > 0:
+                raise self._exhausted(blocked)
+            try:
+                principal = await self.keys.authenticate(api_key_from(details))
+            except Unauthenticated:
+                decision = await self.limiter.check([(f"authfail:{address}", self.failures)])
+                if not decision.allowed:
+                    self._blocked_until[address] = time.monotonic() + decision.retry_after
+                    raise self._exhausted(decision.retry_after) from None
+                raise
+            if policy.scope not in principal.scopes:
+                raise PermissionDenied(f"this API key lacks the {policy.scope!r} scope")
+            current_principal.set(principal)
+
+        return wrap(handler, details, before(check))
+
+    def _exhausted(self, retry_after: float) -> ResourceExhausted:
+        return ResourceExhausted(
+            "too many failed authentications from this address",
+            budget="failed authentications per client address",
+            limit=self.failures.limit,
+            remaining=0,
+            retry_after=retry_after,
+            reset_after=self.failures.period,
+        )

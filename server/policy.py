@@ -1,0 +1,34 @@
+"""What each RPC needs: the key scope it requires and the budget it draws on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MethodPolicy:
+    scope: str  # send, read, events or admin
+    budget: str  # "send" or "read"
+
+
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+POLICIES = {
+    "/postwire.v1.EmailService/Send": MethodPolicy("send", "send"),
+    "/postwire.v1.EmailService/CancelScheduled": MethodPolicy("send", "send"),
+    "/postwire.v1.EmailService/GetStatus": MethodPolicy("read", "read"),
+    "/postwire.v1.EmailService/StreamEvents": MethodPolicy("events", "read"),
+    "/postwire.v1.KeyService/CreateApiKey": MethodPolicy("admin", "send"),
+    "/postwire.v1.KeyService/ListApiKeys": MethodPolicy("admin", "read"),
+    "/postwire.v1.KeyService/RevokeApiKey": MethodPolicy("admin", "send"),
+}
+
+# A method of ours with no policy is refused, so a new RPC cannot ship unguarded.
+DENY = MethodPolicy("none", "read")
+
+
+def policy_for(method: str) -> MethodPolicy | None:
+    """None for public methods (health, reflection); DENY for unknown ones."""
+    if method.startswith(PUBLIC_PREFIXES):
+        return None
+    return POLICIES.get(method, DENY)

@@ -1,0 +1,112 @@
+"""Rate limiting: per key and per account, a send budget and a read budget, and a cap
+on concurrent event streams per key. Every answer carries x-ratelimit-* metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from core.errors import ResourceExhausted
+from core.keys import Principal
+from core.ratelimit import Decision, Quota, RateLimiter, StreamSlots
+from server.errors import rate_limit_metadata
+from server.interceptors import Behavior, Continuation, current_principal, wrap
+from server.policy import MethodPolicy, policy_for
+
+STREAM_SLOT_TTL = 30.0  # a live stream refreshes its slot every half of this
+
+
+@dataclass(frozen=True)
+class Defaults:
+    send_per_minute: int
+    read_per_minute: int
+    account_send_per_minute: int
+    account_read_per_minute: int
+    max_streams_per_key: int
+
+
+def budgets(principal: Principal, policy: MethodPolicy, defaults: Defaults) -> list[tuple[str, Quota]]:
+    if policy.budget == "send":
+        key_limit = principal.send_per_minute or defaults.send_per_minute
+        account_limit = principal.account_send_per_minute or defaults.account_send_per_minute
+    else:
+        key_limit = principal.read_per_minute or defaults.read_per_minute
+        account_limit = principal.account_read_per_minute or defaults.account_read_per_minute
+    return [
+        (f"key:{principal.key_id}:{policy.budget}", Quota(key_limit)),
+        (f"account:{principal.account_id}:{policy.budget}", Quota(account_limit)),
+    ]
+
+
+def _exhausted(decision: Decision, what: str) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"rate limit exceeded: {what}; retry in {decision.retry_after:.1f}s",
+        budget=decision.budget,
+        limit=decision.limit,
+        remaining=0,
+        retry_after=decision.retry_after,
+        reset_after=decision.reset_after,
+    )
+
+
+class RateLimitInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, limiter: RateLimiter, slots: StreamSlots, defaults: Defaults) -> None:
+        self.limiter = limiter
+        self.slots = slots
+        self.defaults = defaults
+
+    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        policy = policy_for(details.method)
+        if handler is None or policy is None:
+            return handler
+        limiter, slots, defaults = self.limiter, self.slots, self.defaults
+
+        async def admit(context: grpc.aio.ServicerContext) -> Principal:
+            principal = current_principal.get()
+            decision = await limiter.check(budgets(principal, policy, defaults))
+            if not decision.allowed:
+                raise _exhausted(decision, f"{policy.budget} budget of {decision.budget.split(':')[0]}")
+            await context.send_initial_metadata(
+                rate_limit_metadata(decision.limit, decision.remaining, decision.reset_after)
+            )
+            return principal
+
+        def around(behavior: Behavior, streaming: bool, details: grpc.HandlerCallDetails) -> Behavior:
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await admit(context)
+                return await behavior(request, context)
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                principal = await admit(context)
+                name = f"streams:{principal.key_id}"
+                limit = principal.max_streams or defaults.max_streams_per_key
+                slot = secrets.token_hex(8)
+                if not await slots.acquire(name, limit, slot, STREAM_SLOT_TTL):
+                    raise ResourceExhausted(
+                        f"at most {limit} concurrent event streams per API key",
+                        budget=name, limit=limit, remaining=0, retry_after=STREAM_SLOT_TTL / 2,
+                        reset_after=STREAM_SLOT_TTL,
+                    )
+                keeper = asyncio.create_task(_keep(slots, name, slot))
+                try:
+                    async for item in behavior(request, context):
+                        yield item
+                finally:
+                    keeper.cancel()
+                    await slots.release(name, slot)
+
+            return stream if streaming else unary
+
+        return wrap(handler, details, around)
+
+
+async def _keep(slots: StreamSlots, name: str, slot: str) -> None:
+    while True:
+        await asyncio.sleep(STREAM_SLOT_TTL / 2)
+        await slots.refresh(name, slot, STREAM_SLOT_TTL)
