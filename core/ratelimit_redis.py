@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # ConnectionError/TimeoutError (RedisError subclasses); the rest is belt and braces.
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
 
+_POOL_SIZE = 64
+
 _M = TypeVar("_M", Counter, Gauge)
 
 
@@ -85,7 +87,8 @@ end
 if deny > 0 then
   local reset = 0
   if counts[deny] > 0 then
-    reset = tonumber(redis.call('ZRANGE', KEYS[deny], -1, -1, 'WITHSCORES')[2]) + periods[deny] - now
+    local newest = redis.call('ZRANGE', KEYS[deny], -1, -1, 'WITHSCORES')
+    reset = tonumber(newest[2]) + periods[deny] - now
   end
   return {0, deny, limits[deny], 0, reset, deny_retry}
 end
@@ -134,11 +137,19 @@ _REFRESH = _SLOT_NOW + _SLOT_KEEP + "return 1\n"
 
 
 def _client(url: str) -> aioredis.Redis:
-    # Short timeouts and no client-side retries: an outage costs at most one request
-    # half a second, and a script that adds entries is never sent twice.
-    return aioredis.Redis.from_url(
-        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    # Short timeouts and no client-side retries: an outage costs a request at most half
+    # a second, and a script that adds entries is never sent twice. A burst beyond the
+    # pool waits (up to a second) for a connection instead of failing over: a full
+    # pool is load, not an outage.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=_POOL_SIZE,
+        timeout=1.0,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def _ms(seconds: float) -> int:

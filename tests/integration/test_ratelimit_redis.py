@@ -142,10 +142,13 @@ def _hammer(prefix: str, checks: int, barrier: Any, results: Any) -> None:
         decisions = await asyncio.gather(*(limiter.check(budget) for _ in range(checks)))
         degraded = limiter.degraded
         await limiter.close()
-        assert not degraded
-        return sum(d.allowed for d in decisions)
+        return -1 if degraded else sum(d.allowed for d in decisions)
 
-    results.put(asyncio.run(run()))
+    try:
+        results.put(asyncio.run(run()))
+    except BaseException:
+        results.put(-2)
+        raise
 
 
 def test_exact_under_concurrency_across_processes(prefix: str, sync_redis: redis.Redis) -> None:
@@ -158,6 +161,7 @@ def test_exact_under_concurrency_across_processes(prefix: str, sync_redis: redis
     for worker in workers:
         worker.join(timeout=10)
         assert worker.exitcode == 0
+    assert min(allowed) >= 0, "a worker failed or fell back to local limits"
     assert sum(allowed) == 100
     assert sync_redis.zcard(prefix + "shared") == 100
 
@@ -165,7 +169,9 @@ def test_exact_under_concurrency_across_processes(prefix: str, sync_redis: redis
 # -- semantics ------------------------------------------------------------------------
 
 
-async def test_all_or_nothing(limiter: RedisRateLimiter, prefix: str, sync_redis: redis.Redis) -> None:
+async def test_all_or_nothing(
+    limiter: RedisRateLimiter, prefix: str, sync_redis: redis.Redis
+) -> None:
     key = ("key:42:send", Quota(5, 60.0))
     account = ("account:7:send", Quota(2, 60.0))
     assert (await limiter.check([key, account])).allowed
@@ -178,7 +184,9 @@ async def test_all_or_nothing(limiter: RedisRateLimiter, prefix: str, sync_redis
     assert (d.allowed, d.budget, d.remaining) == (True, "key:42:send", 2)
 
 
-async def test_decision_values_and_window(limiter: RedisRateLimiter, prefix: str, sync_redis: redis.Redis) -> None:
+async def test_decision_values_and_window(
+    limiter: RedisRateLimiter, prefix: str, sync_redis: redis.Redis
+) -> None:
     budget = [("b", Quota(3, 1.0))]
     remaining = [(await limiter.check(budget)).remaining for _ in range(3)]
     assert remaining == [2, 1, 0]
@@ -209,7 +217,9 @@ async def test_cost(limiter: RedisRateLimiter, prefix: str, sync_redis: redis.Re
 # -- fallback and recovery ------------------------------------------------------------
 
 
-async def test_fallback_when_redis_unreachable(prefix: str, caplog: pytest.LogCaptureFixture) -> None:
+async def test_fallback_when_redis_unreachable(
+    prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="core.ratelimit_redis")
     limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0", prefix, retry_interval=60)
     before = fallback_count()
