@@ -100,6 +100,8 @@ emails = Table(
     Column("expires_at", Timestamp, nullable=True),
     # Per-recipient state: {address: {"status": ..., "code": int|None, "message": str}}.
     Column("recipients", JSON, nullable=True),
+    # When the body and attachments were removed under the retention policy.
+    Column("content_pruned_at", Timestamp, nullable=True),
     # Sent with a test key: stored and reported as delivered, never handed to SMTP.
     Column("test_mode", Boolean, nullable=False, server_default=text("false")),
     Index("ix_emails_account_id_created_at", "account_id", "created_at"),
@@ -134,14 +136,41 @@ events = Table(
     # Monotonic id: the position in the log that cursors encode.
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
-    Column("email_id", Id, ForeignKey("emails.id"), nullable=False, index=True),
+    # NULL for account-level events (e.g. a webhook endpoint disabled).
+    Column("email_id", Id, ForeignKey("emails.id"), nullable=True, index=True),
     Column("type", String(16), nullable=False),
     Column("occurred_at", Timestamp, nullable=False),
     Column("smtp_code", Integer, nullable=True),
     Column("smtp_message", Text, nullable=False, default=""),
     Column("detail", Text, nullable=False, default=""),
     Column("recipient", String(320), nullable=False, default="", server_default=""),
+    # The writing transaction's id (PostgreSQL pg_current_xact_id(); 0 on SQLite, whose
+    # single writer commits in id order). Streams order by (txid, id) and never hand out
+    # a position past the oldest transaction still in flight: see core/event_log.py.
+    Column("txid", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_events_account_id_id", "account_id", "id"),
+    Index("ix_events_account_id_txid_id", "account_id", "txid", "id"),
+    Index("ix_events_occurred_at", "occurred_at"),
+)
+
+
+email_tags = Table(
+    "email_tags",
+    metadata,
+    Column("email_id", Id, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Column("account_id", Id, nullable=False),
+    Index("ix_email_tags_account_id_tag", "account_id", "tag"),
+)
+
+# One row: how far event pruning has gone, so a stream resumed from an older cursor
+# can say its events aged out instead of silently skipping them.
+retention = Table(
+    "retention",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("events_pruned_txid", BigInteger, nullable=False, server_default=text("0")),
+    Column("events_pruned_id", BigInteger, nullable=False, server_default=text("0")),
 )
 
 

@@ -90,3 +90,9 @@ class ResourceExhausted(PostwireError):
         self.remaining = remaining
         self.retry_after = retry_after
         self.reset_after = reset_after
+
+
+class OutOfRange(PostwireError):
+    """A position (such as a stream cursor) outside what is still kept."""
+
+    code = "OUT_OF_RANGE"

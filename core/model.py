@@ -36,6 +36,7 @@ class EventType(StrEnum):
     SUPPRESSED = "suppressed"
     SCHEDULED = "scheduled"
     CANCELED = "canceled"
+    WEBHOOK_DISABLED = "webhook_disabled"  # about the account, not an email (email_id NULL)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class EventRecord:
     smtp_message: str = ""
     detail: str = ""
     recipient: str = ""
+    txid: int = 0  # the writing transaction (PostgreSQL); with id, the log position
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class EmailRecord:
     next_attempt_at: datetime | None = None
     expires_at: datetime | None = None
     recipients: dict[str, RecipientState] = field(default_factory=dict)
+    content_pruned_at: datetime | None = None
+    events_pruned_before: datetime | None = None
     events: list[EventRecord] = field(default_factory=list)
 
 

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.content import EmailContent, content_to_dict
 from core.db import database_errors_as_unavailable
-from core.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
+from core import event_log
+from core.cursor import START, Position
+from core.errors import FieldViolation, InvalidArgument, NotFound, OutOfRange, Unavailable
 from core.ids import new_message_id
 from core.mime import envelope_recipients
 from core.model import EmailRecord, EventRecord, EventType, Status
+from core.notify import Notifier
 from core.queue import Publisher
 from core.scheduling import schedule_violations
 from core.store import NewEmail, Store, utcnow
@@ -23,6 +28,17 @@ from core.store import NewEmail, Store, utcnow
 log = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY = 200
+
+
+PAGE = 500  # events read per query
+HOLDBACK_MIN, HOLDBACK_MAX = 0.005, 0.2  # re-read delays while events are held back
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A keep-alive for an idle stream."""
+
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -49,13 +65,20 @@ class EmailService:
         store: Store,
         publisher: Publisher,
         *,
-        poll_interval: float = 0.2,
+        notifier: Notifier | None = None,
+        poll_interval: float = 1.0,
+        heartbeat_interval: float = 15.0,
         schedule_horizon: timedelta = timedelta(days=30),
         publish_grace: timedelta = timedelta(seconds=5),
+        events_retention: timedelta = timedelta(days=30),
     ) -> None:
         self.store = store
         self.publisher = publisher
+        self.notifier = notifier or Notifier()
         self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.events_retention = events_retention
+        self.stopping = asyncio.Event()
         self.schedule_horizon = schedule_horizon
         self.publish_grace = publish_grace
 
@@ -105,6 +128,9 @@ class EmailService:
             record = await self.store.get_email(account_id, message_id)
         if record is None:
             raise NotFound(f"no email {message_id!r}")
+        horizon = utcnow() - self.events_retention
+        if record.created_at < horizon:
+            record = dataclasses.replace(record, events_pruned_before=horizon)
         return record
 
     async def cancel_scheduled(self, account_id: int, message_id: str) -> Status:
@@ -118,19 +144,59 @@ class EmailService:
         self,
         account_id: int,
         *,
-        after_id: int,
+        after: Position | int = START,
+        from_now: bool = False,
         message_ids: Sequence[str] = (),
         types: Sequence[EventType] = (),
-    ) -> AsyncIterator[EventRecord]:
-        """Stored events after `after_id`, then new ones as they are written, forever."""
-        position = after_id
+        tags: Sequence[str] = (),
+    ) -> AsyncIterator[EventRecord | Heartbeat]:
+        """Stored events after `after`, then new ones as they commit, until the caller
+        stops or the server shuts down (Unavailable: resume from the last cursor).
+        Reads page by page from the database, so a slow reader costs no memory; idle
+        streams get a Heartbeat every `heartbeat_interval` seconds."""
+        position = await self._start_position(account_id, after, from_now)
+        last_activity = time.monotonic()
+        backoff = HOLDBACK_MIN
         while True:
-            async with database_errors_as_unavailable():
-                batch = await self.store.list_events(
-                    account_id, after_id=position, message_ids=message_ids, types=types
+            if self.stopping.is_set():
+                raise Unavailable("server shutting down; reconnect with after=<the last cursor you received>")
+            async with database_errors_as_unavailable(), self.store.engine.connect() as conn:
+                batch, held_back = await event_log.read(
+                    conn, account_id, position, message_ids=message_ids, types=types, tags=tags, limit=PAGE
                 )
             for event in batch:
-                position = event.id
+                position = Position(event.txid, event.id)
                 yield event
-            if not batch:
-                await asyncio.sleep(self.poll_interval)
+            if batch:
+                last_activity = time.monotonic()
+            if len(batch) == PAGE:
+                continue
+            if held_back:  # a younger transaction's events wait behind an older one in flight
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, HOLDBACK_MAX)
+                continue
+            backoff = HOLDBACK_MIN
+            idle = time.monotonic() - last_activity
+            if idle >= self.heartbeat_interval:
+                yield Heartbeat(utcnow())
+                last_activity = time.monotonic()
+                continue
+            await self.notifier.wait(account_id, min(self.poll_interval, self.heartbeat_interval - idle))
+
+    async def _start_position(self, account_id: int, after: Position | int, from_now: bool) -> Position:
+        async with database_errors_as_unavailable(), self.store.engine.connect() as conn:
+            if isinstance(after, int):
+                after = await event_log.position_of(conn, after)
+            if after == START:
+                return await event_log.head(conn, account_id) if from_now else START
+            if after < await event_log.pruned_through(conn):
+                raise OutOfRange(
+                    "this cursor is older than the event retention period and events after it were "
+                    "pruned; start again without a cursor (or with from_now)"
+                )
+            return after
+
+    def shut_down(self) -> None:
+        """End every stream (resumably) and refuse new ones."""
+        self.stopping.set()
+        self.notifier.wake_all()

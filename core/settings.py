@@ -74,8 +74,13 @@ class Settings(BaseSettings):
         description="Peers (e.g. Envoy's address) whose x-forwarded-for names the real client address.",
     )
     stream_poll_interval: float = Field(
-        0.2, description="Seconds between checks for new events on an open StreamEvents call."
+        1.0,
+        description="Safety-net re-read of an idle stream (s); new events wake streams at once"
+        " through PostgreSQL LISTEN/NOTIFY (the embedded mode polls at this interval).",
     )
+    stream_heartbeat_seconds: float = Field(15.0, description="Keep-alive message on a stream idle this long.")
+    events_retention_days: float = Field(30.0, description="Events older than this are pruned.")
+    body_retention_days: float = Field(7.0, description="Bodies and attachments older than this are pruned.")
 
     # Delivery
     smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
@@ -122,6 +127,26 @@ class Settings(BaseSettings):
 
     # Embedded mode
     data_dir: Path = Field(Path(".postwire"), description="Where the embedded mode keeps its files.")
+
+    # Webhooks
+    webhook_retry_lifetime_seconds: float = Field(
+        86_400.0, description="Retry a webhook event that fails transiently for this long, then give up."
+    )
+    webhook_timeout_seconds: float = Field(10.0, description="Seconds a webhook endpoint has to answer.")
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhook URLs on loopback, private, link-local and other non-public addresses.",
+    )
+    webhook_secret_overlap_seconds: float = Field(
+        86_400.0, description="After a secret rotation, the previous secret also signs deliveries this long."
+    )
+    webhook_disable_after_seconds: float = Field(
+        432_000.0, description="An endpoint whose every attempt failed for this long is disabled (5 days)."
+    )
+    webhook_min_backoff_ms: int = Field(
+        5_000, description="First delay before retrying a webhook event; doubles each attempt, ±20% jitter."
+    )
+    webhook_max_backoff_ms: int = Field(3_600_000, description="Longest delay between two webhook attempts.")
 
     def relays(self) -> list[RelaySettings]:
         """The relays to try, in order."""

@@ -7,29 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.db import emails, events, idempotency_keys
+from core import event_log
+from core.times import aware, utcnow
+from core.db import email_tags, emails, events, idempotency_keys
 from core.errors import AlreadyExists, FailedPrecondition, NotFound
-from core.model import EmailRecord, EventRecord, EventType, NewEvent, RecipientState, Status
+from core.model import EmailRecord, EventType, NewEvent, RecipientState, Status
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every time stored is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def recipients_from_json(data: dict[str, Any] | None) -> dict[str, RecipientState]:
@@ -60,31 +51,7 @@ async def add_events(
                 for e in new
             ],
         )
-
-
-def _event(row: Any) -> EventRecord:
-    return EventRecord(
-        id=row.id,
-        message_id=row.public_id,
-        type=EventType(row.type),
-        occurred_at=aware(row.occurred_at),  # type: ignore[arg-type]
-        smtp_code=row.smtp_code,
-        smtp_message=row.smtp_message,
-        detail=row.detail,
-        recipient=row.recipient,
-    )
-
-
-_EVENT_COLUMNS = (
-    events.c.id,
-    emails.c.public_id,
-    events.c.type,
-    events.c.occurred_at,
-    events.c.smtp_code,
-    events.c.smtp_message,
-    events.c.detail,
-    events.c.recipient,
-)
+        await event_log.notify(conn, account_id)
 
 
 @dataclass(frozen=True)
@@ -183,6 +150,11 @@ class Store:
                 )
             ).scalar_one()
         )
+        tags = sorted(set(new.content.get("tags", []) or []))  # type: ignore[call-overload]
+        if tags:
+            await conn.execute(
+                insert(email_tags), [{"email_id": email_id, "tag": t, "account_id": account_id} for t in tags]
+            )
         first = (
             NewEvent(EventType.SCHEDULED, detail=f"send at {new.send_at.isoformat()}")
             if new.status is Status.SCHEDULED and new.send_at
@@ -259,8 +231,8 @@ class Store:
             if row is None:
                 return None
             event_rows = await conn.execute(
-                select(*_EVENT_COLUMNS)
-                .join(emails, emails.c.id == events.c.email_id)
+                select(*event_log._COLUMNS)
+                .select_from(events.join(emails, emails.c.id == events.c.email_id))
                 .where(events.c.email_id == row.id)
                 .order_by(events.c.id)
             )
@@ -280,29 +252,6 @@ class Store:
                 else None,
                 expires_at=aware(row.expires_at),
                 recipients=recipients_from_json(row.recipients),
-                events=[_event(e) for e in event_rows],
+                content_pruned_at=aware(row.content_pruned_at),
+                events=[event_log.record(e) for e in event_rows],
             )
-
-    async def list_events(
-        self,
-        account_id: int,
-        *,
-        after_id: int = 0,
-        message_ids: Sequence[str] = (),
-        types: Sequence[EventType] = (),
-        limit: int = 500,
-    ) -> list[EventRecord]:
-        """The account's events after `after_id`, oldest first, filtered."""
-        query = (
-            select(*_EVENT_COLUMNS)
-            .join(emails, emails.c.id == events.c.email_id)
-            .where(events.c.account_id == account_id, events.c.id > after_id)
-            .order_by(events.c.id)
-            .limit(limit)
-        )
-        if message_ids:
-            query = query.where(emails.c.public_id.in_(list(message_ids)))
-        if types:
-            query = query.where(events.c.type.in_([t.value for t in types]))
-        async with self.engine.connect() as conn:
-            return [_event(row) for row in await conn.execute(query)]

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from core.db import make_engine
 from core.key_store import KeyStore
 from core.keys import KeyManager
+from core.notify import make_notifier
 from core.queue import Publisher, make_broker
 from core.ratelimit import LocalRateLimiter, LocalStreamSlots, RedisRateLimiter, RedisStreamSlots
 from core.service import EmailService
@@ -44,10 +45,14 @@ class Server:
         self.store = Store(engine)
         self.broker = broker or make_broker(settings)
         self.owns_broker = broker is None
+        self.notifier = make_notifier(settings.database_url)
         self.service = EmailService(
             self.store,
             Publisher(self.broker, settings),
+            notifier=self.notifier,
             poll_interval=settings.stream_poll_interval,
+            heartbeat_interval=settings.stream_heartbeat_seconds,
+            events_retention=timedelta(days=settings.events_retention_days),
             schedule_horizon=timedelta(days=settings.schedule_horizon_days),
             publish_grace=timedelta(seconds=settings.publish_grace_seconds),
         )
@@ -79,6 +84,12 @@ class Server:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                # HTTP/2 pings keep idle connections (and the streams on them) alive
+                # through proxies and detect dead peers.
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.keepalive_timeout_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ],
         )
         limits = SendLimits(max_recipients=settings.max_recipients, max_total_bytes=settings.max_message_bytes)
@@ -94,13 +105,18 @@ class Server:
         return f"{self.settings.grpc_host}:{self.port}"
 
     async def start(self) -> None:
+        await self.notifier.start()
         await self.grpc.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("gRPC listening on %s", self.address)
 
     async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting calls, end streams with UNAVAILABLE (clients resume from their
+        last cursor), let unary calls finish within `grace` seconds."""
+        self.service.shut_down()
         await self.grpc.stop(grace)
+        await self.notifier.stop()
         await self.store.close()
         for closable in (self.limiter, self.slots):
             close = getattr(closable, "close", None)

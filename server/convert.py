@@ -8,7 +8,7 @@ from google.protobuf.message import Message
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from core.cursor import encode_cursor
+from core.cursor import Position, encode_cursor
 from core.errors import FieldViolation, InvalidArgument
 from core.model import EmailRecord, EventRecord, EventType, Status
 from postwire.v1 import email_pb2, email_service_pb2, event_pb2
@@ -56,7 +56,7 @@ def event_types_from_proto(values: list[int], field: str = "types") -> list[Even
 
 def event_to_proto(event: EventRecord) -> event_pb2.Event:
     return event_pb2.Event(
-        cursor=encode_cursor(event.id),
+        cursor=encode_cursor(Position(event.txid, event.id)),
         message_id=event.message_id,
         type=event_type_to_proto(event.type),  # type: ignore[arg-type]
         occurred_at=timestamp(event.occurred_at),
@@ -89,4 +89,6 @@ def status_response(record: EmailRecord) -> email_service_pb2.GetStatusResponse:
         send_at=timestamp(record.send_at),
         next_attempt_at=timestamp(record.next_attempt_at),
         expires_at=timestamp(record.expires_at),
+        content_pruned_at=timestamp(record.content_pruned_at),
+        events_pruned_before=timestamp(record.events_pruned_before),
     )

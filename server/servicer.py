@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import grpc
 
 from core.cursor import decode_cursor
-from core.service import EmailService, SendOptions
+from core.service import EmailService, Heartbeat, SendOptions
 from core.validation import SendLimits, validate_send
 from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
-from server.convert import datetime_or_none, event_to_proto, event_types_from_proto, status_response, status_to_proto
+from server.convert import datetime_or_none, event_to_proto, timestamp, event_types_from_proto, status_response, status_to_proto
 from server.interceptors import current_principal
 
 
@@ -61,9 +61,17 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
     async def StreamEvents(
         self, request: pb.StreamEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamEventsResponse]:
-        after_id = decode_cursor(request.after)
+        after = decode_cursor(request.after)
         types = event_types_from_proto(list(request.types))
-        async for event in self.service.follow_events(
-            current_principal.get().account_id, after_id=after_id, message_ids=list(request.message_ids), types=types
+        async for item in self.service.follow_events(
+            current_principal.get().account_id,
+            after=after,
+            from_now=request.from_now,
+            message_ids=list(request.message_ids),
+            types=types,
+            tags=list(request.tags),
         ):
-            yield pb.StreamEventsResponse(event=event_to_proto(event))
+            if isinstance(item, Heartbeat):
+                yield pb.StreamEventsResponse(heartbeat=timestamp(item.at))
+            else:
+                yield pb.StreamEventsResponse(event=event_to_proto(item))

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from core.cursor import decode_cursor, encode_cursor
+from core.cursor import START, Position, decode_cursor, encode_cursor
 from core.errors import InvalidArgument
 from core.keys import PREFIX_LENGTH, generate_key, hash_key
 
 
-@pytest.mark.parametrize("event_id", [0, 1, 42, 2**62])
-def test_cursor_round_trips(event_id: int) -> None:
-    assert decode_cursor(encode_cursor(event_id)) == event_id
+@pytest.mark.parametrize("position", [Position(0, 1), Position(7, 42), Position(2**62, 2**62)])
+def test_cursor_round_trips(position: Position) -> None:
+    assert decode_cursor(encode_cursor(position)) == position
 
 
 def test_empty_cursor_means_the_start() -> None:
-    assert decode_cursor("") == 0
+    assert decode_cursor("") == START
+
+
+def test_legacy_id_only_cursor_still_decodes() -> None:
+    assert decode_cursor("ZTE6MQ") == 1  # "e1:1", resolved to a position by the event log
+
+
+def test_positions_order_by_transaction_then_id() -> None:
+    assert START < Position(0, 1) < Position(0, 2) < Position(5, 1)
 
 
 @pytest.mark.parametrize("bad", ["nope", "ZTE6", "MTIz", "ZTE6LTE", "!!!!", "e1:5"])

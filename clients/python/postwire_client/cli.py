@@ -280,10 +280,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     types = [event_pb2.EventType.Value(t if t.startswith("EVENT_TYPE_") else f"EVENT_TYPE_{t.upper()}") for t in args.type]
     with _client(args) as client:
-        events = client.stream_events(
-            after=args.after or "", message_ids=args.message_id, types=types,
-            idle_timeout=None if args.follow else 1.0,
-        )
+        filters = {"message_ids": args.message_id, "types": types, "tags": args.tag, "from_now": args.from_now}
+        if args.follow:  # resumes by cursor after disconnects and server restarts
+            events = client.follow_events(after=args.after or "", **filters)
+        else:
+            events = client.stream_events(after=args.after or "", idle_timeout=1.0, **filters)
         try:
             for event in events:
                 print(json_format.MessageToJson(event, preserving_proto_field_name=True, indent=None), flush=True)
@@ -364,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--after", help="resume after this cursor")
     events.add_argument("--message-id", action="append", default=[])
     events.add_argument("--type", action="append", default=[], help="e.g. sent, bounced")
+    events.add_argument("--tag", action="append", default=[], help="only emails with this tag")
+    events.add_argument("--from-now", action="store_true", help="skip stored events")
     events.set_defaults(func=cmd_events)
     return parser
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -47,6 +50,10 @@ class AlreadyExistsError(PostwireError):
 class FailedPreconditionError(PostwireError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
+
+# Codes after which following a stream reconnects and resumes.
+RESUMABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL,
+                       grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED})
 
 _BY_CODE = {
     cls.code: cls
@@ -118,31 +125,29 @@ class Client:
         after: str = "",
         message_ids: Sequence[str] = (),
         types: Sequence[int] = (),
+        tags: Sequence[str] = (),
+        from_now: bool = False,
         idle_timeout: float | None = None,
     ) -> Iterator[event_pb2.Event]:
-        """Events after the cursor, then live ones. With `idle_timeout`, stops once no
-        event has arrived for that many seconds (catch-up reads)."""
-        request = pb.StreamEventsRequest(after=after, message_ids=list(message_ids), types=list(types))
+        """Events after the cursor, then live ones (keep-alives are skipped). With
+        `idle_timeout`, stops once no event has arrived for that many seconds."""
+        request = pb.StreamEventsRequest(
+            after=after, message_ids=list(message_ids), types=list(types), tags=list(tags), from_now=from_now
+        )
         call = self.stub.StreamEvents(request, metadata=self.metadata)
-        try:
-            if idle_timeout is None:
+        items: queue.Queue[Any] = queue.Queue(maxsize=1000)
+
+        def pump() -> None:
+            try:
                 for response in call:
-                    yield response.event
-                return
-            import queue
-            import threading
-
-            items: queue.Queue[Any] = queue.Queue()
-
-            def pump() -> None:
-                try:
-                    for response in call:
+                    if response.HasField("event"):
                         items.put(response.event)
-                except grpc.RpcError as error:
-                    items.put(error)
-                items.put(None)
+            except grpc.RpcError as error:
+                items.put(error)
+            items.put(None)
 
-            threading.Thread(target=pump, daemon=True).start()
+        threading.Thread(target=pump, daemon=True).start()
+        try:
             while True:
                 try:
                     item = items.get(timeout=idle_timeout)
@@ -151,10 +156,37 @@ class Client:
                 if item is None:
                     return
                 if isinstance(item, grpc.RpcError):
-                    raise item
+                    if item.code() == grpc.StatusCode.CANCELLED:
+                        return
+                    raise _translate(item)
                 yield item
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.CANCELLED:
-                raise _translate(error) from None
         finally:
             call.cancel()
+
+    def follow_events(
+        self,
+        *,
+        after: str = "",
+        message_ids: Sequence[str] = (),
+        types: Sequence[int] = (),
+        tags: Sequence[str] = (),
+        from_now: bool = False,
+        max_backoff: float = 10.0,
+    ) -> Iterator[event_pb2.Event]:
+        """Follow events forever, reconnecting after a disconnect or a server restart
+        from the last cursor seen: no event is skipped or repeated."""
+        cursor = after
+        backoff = 0.2
+        while True:
+            try:
+                for event in self.stream_events(
+                    after=cursor, message_ids=message_ids, types=types, tags=tags, from_now=from_now and not cursor
+                ):
+                    cursor = event.cursor
+                    backoff = 0.2
+                    yield event
+            except (UnavailableError, PostwireError) as error:
+                if error.code not in RESUMABLE:
+                    raise
+            time.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)

@@ -75,7 +75,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self, message_id: _Optional[str] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("message_id", "status", "attempts", "last_error", "created_at", "updated_at", "sent_at", "events", "recipients", "send_at", "next_attempt_at", "expires_at")
+    __slots__ = ("message_id", "status", "attempts", "last_error", "created_at", "updated_at", "sent_at", "events", "recipients", "send_at", "next_attempt_at", "expires_at", "content_pruned_at", "events_pruned_before")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +88,8 @@ class GetStatusResponse(_message.Message):
     SEND_AT_FIELD_NUMBER: _ClassVar[int]
     NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_PRUNED_AT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_PRUNED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     status: _email_pb2.EmailStatus
     attempts: int
@@ -100,17 +102,23 @@ class GetStatusResponse(_message.Message):
     send_at: _timestamp_pb2.Timestamp
     next_attempt_at: _timestamp_pb2.Timestamp
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[_email_pb2.EmailStatus, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ..., recipients: _Optional[_Iterable[_Union[_email_pb2.RecipientStatus, _Mapping]]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    content_pruned_at: _timestamp_pb2.Timestamp
+    events_pruned_before: _timestamp_pb2.Timestamp
+    def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[_email_pb2.EmailStatus, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ..., recipients: _Optional[_Iterable[_Union[_email_pb2.RecipientStatus, _Mapping]]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content_pruned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events_pruned_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StreamEventsRequest(_message.Message):
-    __slots__ = ("message_ids", "types", "after")
+    __slots__ = ("message_ids", "types", "after", "from_now", "tags")
     MESSAGE_IDS_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
     AFTER_FIELD_NUMBER: _ClassVar[int]
+    FROM_NOW_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     message_ids: _containers.RepeatedScalarFieldContainer[str]
     types: _containers.RepeatedScalarFieldContainer[_event_pb2.EventType]
     after: str
-    def __init__(self, message_ids: _Optional[_Iterable[str]] = ..., types: _Optional[_Iterable[_Union[_event_pb2.EventType, str]]] = ..., after: _Optional[str] = ...) -> None: ...
+    from_now: bool
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, message_ids: _Optional[_Iterable[str]] = ..., types: _Optional[_Iterable[_Union[_event_pb2.EventType, str]]] = ..., after: _Optional[str] = ..., from_now: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CancelScheduledRequest(_message.Message):
     __slots__ = ("message_id",)
@@ -127,7 +135,9 @@ class CancelScheduledResponse(_message.Message):
     def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[_email_pb2.EmailStatus, str]] = ...) -> None: ...
 
 class StreamEventsResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "heartbeat")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     event: _event_pb2.Event
-    def __init__(self, event: _Optional[_Union[_event_pb2.Event, _Mapping]] = ...) -> None: ...
+    heartbeat: _timestamp_pb2.Timestamp
+    def __init__(self, event: _Optional[_Union[_event_pb2.Event, _Mapping]] = ..., heartbeat: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

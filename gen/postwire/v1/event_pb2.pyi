@@ -21,6 +21,7 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_SUPPRESSED: _ClassVar[EventType]
     EVENT_TYPE_SCHEDULED: _ClassVar[EventType]
     EVENT_TYPE_CANCELED: _ClassVar[EventType]
+    EVENT_TYPE_WEBHOOK_DISABLED: _ClassVar[EventType]
 EVENT_TYPE_UNSPECIFIED: EventType
 EVENT_TYPE_QUEUED: EventType
 EVENT_TYPE_SENDING: EventType
@@ -31,6 +32,7 @@ EVENT_TYPE_FAILED: EventType
 EVENT_TYPE_SUPPRESSED: EventType
 EVENT_TYPE_SCHEDULED: EventType
 EVENT_TYPE_CANCELED: EventType
+EVENT_TYPE_WEBHOOK_DISABLED: EventType
 
 class Event(_message.Message):
     __slots__ = ("cursor", "message_id", "type", "occurred_at", "smtp_code", "smtp_message", "detail", "recipient")
