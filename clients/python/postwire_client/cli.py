@@ -96,6 +96,34 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return _serve_until_signal(run_scheduler)
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from core.db import make_engine
+    from core.retention import prune
+    from core.times import utcnow
+
+    settings = _server_settings()
+    events_age = timedelta(seconds=args.events_older_than) if args.events_older_than is not None else timedelta(
+        days=settings.events_retention_days
+    )
+    bodies_age = timedelta(seconds=args.bodies_older_than) if args.bodies_older_than is not None else timedelta(
+        days=settings.body_retention_days
+    )
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            now = utcnow()
+            pruned = await prune(engine, now - events_age, now - bodies_age)
+            print(f"pruned {pruned.events} events and {pruned.bodies} bodies")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from core.migrate import upgrade
 
@@ -306,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("scheduler", help="run the scheduler: retries, scheduled sends, recovery").set_defaults(
         func=cmd_scheduler
     )
+    prune_cmd = sub.add_parser("prune", help="apply the retention policy now (the scheduler does it every 10 min)")
+    prune_cmd.add_argument("--events-older-than", type=float, metavar="SECONDS", help="override the event retention")
+    prune_cmd.add_argument("--bodies-older-than", type=float, metavar="SECONDS", help="override the body retention")
+    prune_cmd.set_defaults(func=cmd_prune)
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)

@@ -83,6 +83,24 @@ def _translate(error: grpc.RpcError) -> PostwireError:
     return exc
 
 
+def _drain(call: Any, items: queue.Queue[Any], idle_timeout: float | None) -> Iterator[event_pb2.Event]:
+    try:
+        while True:
+            try:
+                item = items.get(timeout=idle_timeout)
+            except queue.Empty:
+                return
+            if item is None:
+                return
+            if isinstance(item, grpc.RpcError):
+                if item.code() == grpc.StatusCode.CANCELLED:
+                    return
+                raise _translate(item)
+            yield item
+    finally:
+        call.cancel()
+
+
 class Client:
     """`Client("127.0.0.1:50051", api_key)`; use as a context manager to close the channel."""
 
@@ -129,8 +147,9 @@ class Client:
         from_now: bool = False,
         idle_timeout: float | None = None,
     ) -> Iterator[event_pb2.Event]:
-        """Events after the cursor, then live ones (keep-alives are skipped). With
-        `idle_timeout`, stops once no event has arrived for that many seconds."""
+        """Events after the cursor, then live ones (keep-alives are skipped). The call
+        starts at once (so `from_now` means now); with `idle_timeout`, iteration stops
+        once no event has arrived for that many seconds."""
         request = pb.StreamEventsRequest(
             after=after, message_ids=list(message_ids), types=list(types), tags=list(tags), from_now=from_now
         )
@@ -147,21 +166,7 @@ class Client:
             items.put(None)
 
         threading.Thread(target=pump, daemon=True).start()
-        try:
-            while True:
-                try:
-                    item = items.get(timeout=idle_timeout)
-                except queue.Empty:
-                    return
-                if item is None:
-                    return
-                if isinstance(item, grpc.RpcError):
-                    if item.code() == grpc.StatusCode.CANCELLED:
-                        return
-                    raise _translate(item)
-                yield item
-        finally:
-            call.cancel()
+        return _drain(call, items, idle_timeout)
 
     def follow_events(
         self,
