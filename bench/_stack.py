@@ -1,0 +1,101 @@
+"""A throwaway full stack for benchmarks: its own database and queue prefix, server,
+workers and scheduler processes, Postfix's smtp-sink as the relay."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.processes import Process, base_env, run, wait_serving  # noqa: E402
+from tests.support.smtp import free_port  # noqa: E402
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def smtp_sink(port: int) -> subprocess.Popen[bytes]:
+    sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    return subprocess.Popen([sink, "-u", "nobody", f"127.0.0.1:{port}", "1000"])
+
+
+@dataclass
+class BenchStack:
+    address: str
+    key: str
+    database: str
+    logs: Path
+
+    def sql(self) -> psycopg.Connection:
+        return psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{self.database}", autocommit=True)
+
+
+@contextmanager
+def bench_stack(workers: int = 2, threads: int = 8, **settings: str) -> Iterator[BenchStack]:
+    db = f"postwire_bench_{secrets.token_hex(3)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db}"')
+    port, sink_port = free_port(), free_port()
+    sink = smtp_sink(sink_port)
+    logs = Path(tempfile.mkdtemp(prefix="postwire-bench-"))
+    prefix = f"bench_{secrets.token_hex(3)}"
+    env = base_env(
+        database_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
+        queue_prefix=prefix,
+        secret_key=secrets.token_urlsafe(32),
+        grpc_port=str(port),
+        smtp_host="127.0.0.1",
+        smtp_port=str(sink_port),
+        worker_threads=str(threads),
+        domain_concurrency="1000",
+        send_per_minute="10000000",
+        account_send_per_minute="10000000",
+        read_per_minute="10000000",
+        account_read_per_minute="10000000",
+        **settings,
+    )
+    procs: list[Process] = []
+    try:
+        run(["migrate"], env)
+        key = run(["keys", "create", "--name", "bench"], env).strip()
+        procs.append(Process(["server"], env, logs / "server.log"))
+        procs += [Process(["worker"], env, logs / f"worker{i}.log") for i in range(workers)]
+        procs.append(Process(["scheduler"], env, logs / "scheduler.log"))
+        wait_serving(f"127.0.0.1:{port}", procs[0])
+        yield BenchStack(f"127.0.0.1:{port}", key, db, logs)
+    finally:
+        for proc in procs:
+            proc.stop()
+        sink.terminate()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        drop_queues(prefix)
+
+
+def drop_queues(prefix: str) -> None:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2F"))
+    channel = connection.channel()
+    for suffix in ("deliver", "deliver.DQ", "deliver.XQ", "dead-letter", "webhooks", "webhooks.DQ", "webhooks.XQ"):
+        channel.queue_delete(f"{prefix}.{suffix}")
+    connection.close()
+
+
+def wait_until(predicate, timeout: float = 600.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit("benchmark timed out")
+        time.sleep(0.05)

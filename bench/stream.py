@@ -1,0 +1,74 @@
+"""Event lag: from an event's commit (its occurred_at) to its arrival at a StreamEvents
+subscriber, while emails are being sent and delivered at a fixed offered rate.
+Reference in the same run: the lag of an idle stream (one email at a time).
+
+    .venv/bin/python bench/stream.py [--rate 50] [--seconds 20]
+
+Needs PostgreSQL, RabbitMQ and Redis (make services) and smtp-sink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+from datetime import UTC, datetime
+
+from _stack import bench_stack
+
+from postwire_client import Client
+
+
+def lag_run(stack, rate: float, seconds: float) -> list[float]:  # noqa: ANN001
+    lags: list[float] = []
+    done = threading.Event()
+
+    def subscribe() -> None:
+        with Client(stack.address, stack.key) as sub:
+            for event in sub.stream_events(from_now=True, idle_timeout=5.0):
+                arrived = datetime.now(UTC)
+                lags.append((arrived - event.occurred_at.ToDatetime(tzinfo=UTC)).total_seconds() * 1000)
+                if done.is_set() and len(lags) >= sent[0] * 3:
+                    return
+
+    sent = [0]
+    subscriber = threading.Thread(target=subscribe, daemon=True)
+    subscriber.start()
+    time.sleep(0.5)
+    with Client(stack.address, stack.key) as client:
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            due = start + sent[0] / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            client.send(from_address="bench@example.com", to=["lag@example.com"], subject="lag", text_body="x")
+            sent[0] += 1
+    done.set()
+    subscriber.join(timeout=60)
+    return lags
+
+
+def summary(lags: list[float]) -> str:
+    q = statistics.quantiles(lags, n=100)
+    return f"events {len(lags):6d}  p50 {q[49]:7.1f} ms  p90 {q[89]:7.1f} ms  p99 {q[98]:7.1f} ms  max {max(lags):7.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=50.0, help="emails/s offered (3 events each)")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    with bench_stack() as stack:
+        idle = lag_run(stack, 2.0, 5.0)
+        loaded = lag_run(stack, args.rate, args.seconds)
+    print(f"{os.cpu_count()} cores; subscriber, load generator and stack on the same machine")
+    print(f"idle (2 emails/s):      {summary(idle)}")
+    print(f"load ({args.rate:.0f} emails/s): {summary(loaded)}")
+    print(f"p99 ratio load/idle: {statistics.quantiles(loaded, n=100)[98] / statistics.quantiles(idle, n=100)[98]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
