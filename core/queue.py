@@ -17,10 +17,16 @@ from core.settings import Settings
 
 DELIVER_ACTOR = "deliver_email"
 RETRIES_EXHAUSTED_ACTOR = "delivery_retries_exhausted"
+WEBHOOK_ACTOR = "deliver_webhook"
+WEBHOOK_RETRIES_EXHAUSTED_ACTOR = "webhook_retries_exhausted"
 
 
 def deliver_queue(settings: Settings) -> str:
     return f"{settings.queue_prefix}.deliver"
+
+
+def webhook_queue(settings: Settings) -> str:
+    return f"{settings.queue_prefix}.webhooks"
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
@@ -41,15 +47,20 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
 class Publisher:
     """Publishes delivery messages carrying only the email id (confirmed by the broker)."""
 
+    actor = DELIVER_ACTOR
+
     def __init__(self, broker: dramatiq.Broker, settings: Settings) -> None:
         self.broker = broker
-        self.queue = deliver_queue(settings)
+        self.queue = self.queue_name(settings)
         broker.declare_queue(self.queue)
+
+    def queue_name(self, settings: Settings) -> str:
+        return deliver_queue(settings)
 
     def publish_sync(self, email_id: int, delay_ms: int | None = None) -> None:
         message = dramatiq.Message(
             queue_name=self.queue,
-            actor_name=DELIVER_ACTOR,
+            actor_name=self.actor,
             args=(email_id,),
             kwargs={},
             options={},
@@ -62,3 +73,12 @@ class Publisher:
     async def publish(self, email_id: int) -> None:
         # pika is blocking; Dramatiq keeps one connection per thread.
         await asyncio.to_thread(self.publish_sync, email_id)
+
+
+class WebhookPublisher(Publisher):
+    """Publishes webhook delivery ids to the webhooks queue."""
+
+    actor = WEBHOOK_ACTOR
+
+    def queue_name(self, settings: Settings) -> str:
+        return webhook_queue(settings)

@@ -14,24 +14,30 @@ from core.db import make_engine
 from core.key_store import KeyStore
 from core.keys import KeyManager
 from core.notify import make_notifier
-from core.queue import Publisher, make_broker
+from core.queue import Publisher, WebhookPublisher, make_broker
 from core.ratelimit import LocalRateLimiter, LocalStreamSlots, RedisRateLimiter, RedisStreamSlots
 from core.service import EmailService
 from core.settings import Settings
 from core.store import Store
 from core.validation import SendLimits
+from core.webhook_signing import SecretBox
+from core.webhook_store import WebhookStore
+from core.webhooks import WebhookManager, WebhookPolicy
 from postwire.v1 import email_service_pb2, email_service_pb2_grpc, key_service_pb2, key_service_pb2_grpc
+from postwire.v1 import webhook_service_pb2, webhook_service_pb2_grpc
 from server.auth import AuthInterceptor
 from server.interceptors import ErrorInterceptor
 from server.key_servicer import KeyServicer
 from server.ratelimit import Defaults, RateLimitInterceptor
 from server.servicer import EmailServicer
+from server.webhook_servicer import WebhookServicer
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = (
     email_service_pb2.DESCRIPTOR.services_by_name["EmailService"].full_name,
     key_service_pb2.DESCRIPTOR.services_by_name["KeyService"].full_name,
+    webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
 )
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # room for a 25 MB email in base64; Send explains the limit
 
@@ -95,6 +101,13 @@ class Server:
         limits = SendLimits(max_recipients=settings.max_recipients, max_total_bytes=settings.max_message_bytes)
         email_service_pb2_grpc.add_EmailServiceServicer_to_server(EmailServicer(self.service, limits), self.grpc)
         key_service_pb2_grpc.add_KeyServiceServicer_to_server(KeyServicer(self.keys), self.grpc)
+        self.webhooks = WebhookManager(
+            WebhookStore(engine),
+            SecretBox(settings.secret_key.get_secret_value()),
+            WebhookPublisher(self.broker, settings).publish,
+            WebhookPolicy(settings.webhook_allow_private, timedelta(seconds=settings.webhook_secret_overlap_seconds)),
+        )
+        webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(self.webhooks), self.grpc)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc)

@@ -21,6 +21,14 @@ POLICIES = {
     "/postwire.v1.KeyService/CreateApiKey": MethodPolicy("admin", "send"),
     "/postwire.v1.KeyService/ListApiKeys": MethodPolicy("admin", "read"),
     "/postwire.v1.KeyService/RevokeApiKey": MethodPolicy("admin", "send"),
+    "/postwire.v1.WebhookService/CreateWebhookEndpoint": MethodPolicy("admin", "send"),
+    "/postwire.v1.WebhookService/ListWebhookEndpoints": MethodPolicy("admin", "read"),
+    "/postwire.v1.WebhookService/UpdateWebhookEndpoint": MethodPolicy("admin", "send"),
+    "/postwire.v1.WebhookService/DeleteWebhookEndpoint": MethodPolicy("admin", "send"),
+    "/postwire.v1.WebhookService/TestWebhookEndpoint": MethodPolicy("admin", "send"),
+    "/postwire.v1.WebhookService/ListWebhookAttempts": MethodPolicy("admin", "read"),
+    "/postwire.v1.WebhookService/RotateWebhookSecret": MethodPolicy("admin", "send"),
+    "/postwire.v1.WebhookService/EnableWebhookEndpoint": MethodPolicy("admin", "send"),
 }
 
 # A method of ours with no policy is refused, so a new RPC cannot ship unguarded.

@@ -41,7 +41,7 @@ def queue_prefix() -> Iterator[str]:
     yield prefix
     connection = pika.BlockingConnection(pika.URLParameters(AMQP))
     channel = connection.channel()
-    for suffix in ("deliver", "deliver.DQ", "deliver.XQ", "dead-letter"):
+    for suffix in ("deliver", "deliver.DQ", "deliver.XQ", "dead-letter", "webhooks", "webhooks.DQ", "webhooks.XQ"):
         channel.queue_delete(f"{prefix}.{suffix}")
     connection.close()
 
@@ -117,6 +117,11 @@ def stack(
         scheduler_interval="0.2",
         worker_threads="4",
         stream_poll_interval="0.05",
+        webhook_allow_private="true",
+        webhook_min_backoff_ms="200",
+        webhook_max_backoff_ms="1000",
+        webhook_retry_lifetime_seconds="30",
+        webhook_timeout_seconds="3",
     )
     run(["migrate"], env)
     key_a = run(["keys", "create", "--name", "a", "--account", "account-a"], env).strip()

@@ -17,6 +17,7 @@ from core.settings import Settings
 from workers.delivery import Deliverer, RetryPolicy
 from workers.limits import DomainLimiter
 from workers.smtp import SmtpTransport
+from workers.webhook_actor import register_webhook_actors
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class WorkerApp:
             broker=self.broker,
             max_retries=settings.max_retries,
         )
+        register_webhook_actors(settings, self.broker)
 
 
 class WorkerProcess:

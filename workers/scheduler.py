@@ -3,6 +3,7 @@ due, and this process feeds RabbitMQ from it. Each round it
 - releases SENDING claims whose worker died (lease expired),
 - publishes due emails: retries whose backoff ended, scheduled sends whose time came,
   and accepted emails the server could not publish (broker down, crash),
+- fans new events out to webhook endpoints and publishes due webhook deliveries,
 - now and then purges idempotency keys older than 24 hours.
 Several schedulers may run: rows are taken with FOR UPDATE SKIP LOCKED.
 """
@@ -13,16 +14,20 @@ import asyncio
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from core.db import make_engine
 from core.delivery_store import DeliveryStore
 from core.errors import Unavailable
-from core.queue import Publisher
+from core.queue import Publisher, WebhookPublisher
+from core.retention import prune
 from core.settings import Settings
+from core.times import utcnow
+from workers.webhook_dispatch import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
-PURGE_EVERY = 600.0  # seconds
+PURGE_EVERY = 600.0  # seconds between idempotency-key purges and retention pruning
 
 
 class Scheduler:
@@ -31,6 +36,7 @@ class Scheduler:
         self.publisher = publisher
         self.stopping = threading.Event()
         self._last_purge = 0.0
+        self._webhooks: WebhookDispatcher | None = None
 
     async def round(self, store: DeliveryStore) -> int:
         released = await store.release_expired_claims()
@@ -43,9 +49,24 @@ class Scheduler:
             published = 0
         if published:
             log.info("published %d due emails", published)
+        if self._webhooks is None:
+            self._webhooks = WebhookDispatcher(
+                store.engine,
+                WebhookPublisher(self.publisher.broker, self.settings).publish,
+                retention=timedelta(days=self.settings.events_retention_days),
+            )
+        await self._webhooks.round()
         if time.monotonic() - self._last_purge > PURGE_EVERY:
             self._last_purge = time.monotonic()
             await store.purge_idempotency_keys()
+            now = utcnow()
+            pruned = await prune(
+                store.engine,
+                events_before=now - timedelta(days=self.settings.events_retention_days),
+                bodies_before=now - timedelta(days=self.settings.body_retention_days),
+            )
+            if pruned.events or pruned.bodies:
+                log.info("retention: pruned %d events and %d bodies", pruned.events, pruned.bodies)
         return published
 
     async def run(self) -> None:

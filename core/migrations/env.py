@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import core.webhook_db  # noqa: F401  (puts the webhook tables on the metadata)
 from core.db import metadata, sync_url
 
 config = context.config

@@ -1,0 +1,96 @@
+"""The webhook store on a real (SQLite) database: fan-out by account, filter and state,
+exactly once per (endpoint, event); disabling an endpoint that fails for too long,
+with an account event that belongs to no email."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.db import accounts, emails, events, make_engine
+from core.migrate import upgrade
+from core.model import EventType
+from core.times import utcnow
+from core.webhook_db import webhook_deliveries, webhook_endpoints
+from core.webhook_delivery_store import FAILED, RETRYING, AttemptOutcome, WebhookDeliveryStore
+from core.webhook_fanout import FanOut
+from core.webhook_signing import SecretBox
+from core.webhook_store import WebhookStore
+from workers.webhook_dispatch import read_new_events
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    await engine.dispose()
+
+
+async def _account(engine: AsyncEngine, name: str) -> int:
+    async with engine.begin() as conn:
+        return int((await conn.execute(insert(accounts).values(name=name, created_at=utcnow()).returning(accounts.c.id))).scalar_one())
+
+
+async def _event(engine: AsyncEngine, account_id: int, type_: EventType) -> None:
+    now = utcnow()
+    async with engine.begin() as conn:
+        email_id = (await conn.execute(insert(emails).values(
+            public_id=f"msg_{now.timestamp()}", account_id=account_id, status="queued", content={}, attempts=0,
+            last_error="", created_at=now, updated_at=now,
+        ).returning(emails.c.id))).scalar_one()
+        await conn.execute(insert(events).values(account_id=account_id, email_id=email_id, type=type_.value, occurred_at=now))
+
+
+async def _fan_out(engine: AsyncEngine) -> int:
+    return await FanOut(engine).fan_out(lambda position, limit: read_new_events(engine, position, limit))
+
+
+async def test_fan_out_by_account_filter_and_state_once_per_event(engine: AsyncEngine) -> None:
+    a, b = await _account(engine, "a"), await _account(engine, "b")
+    store, box = WebhookStore(engine), SecretBox("k")
+    every = await store.create(a, "whk_every", "http://x/1", "", frozenset(), box.seal("whsec_AA==", "whk_every"))
+    sent_only = await store.create(a, "whk_sent", "http://x/2", "", frozenset({EventType.SENT}), box.seal("whsec_AA==", "whk_sent"))
+    off = await store.create(a, "whk_off", "http://x/3", "", frozenset(), box.seal("whsec_AA==", "whk_off"))
+    async with engine.begin() as conn:
+        await conn.execute(update(webhook_endpoints).where(webhook_endpoints.c.id == off.id).values(state="disabled"))
+    await _event(engine, a, EventType.QUEUED)
+    await _event(engine, a, EventType.SENT)
+    await _event(engine, b, EventType.SENT)
+    assert await _fan_out(engine) == 3
+    assert await _fan_out(engine) == 0  # the position moved past them
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(webhook_deliveries.c.endpoint_id, webhook_deliveries.c.event_type))).all()
+    assert sorted(rows) == sorted([(every.id, "email.queued"), (every.id, "email.sent"), (sent_only.id, "email.sent")])
+
+
+async def test_an_endpoint_failing_for_too_long_is_disabled_with_an_account_event(engine: AsyncEngine) -> None:
+    a = await _account(engine, "a")
+    endpoint = await WebhookStore(engine).create(a, "whk_x", "http://x/", "", frozenset(), SecretBox("k").seal("whsec_AA==", "whk_x"))
+    delivery_id = await WebhookStore(engine).add_delivery(endpoint, "evt_test_1", "webhook.test", "{}", utcnow())
+    store = WebhookDeliveryStore(engine)
+    outcome = AttemptOutcome(RETRYING, 503, 12, "HTTP 503", utcnow() + timedelta(seconds=1),
+                             disable_after=timedelta(hours=1))
+    claimed = await store.claim(delivery_id, timedelta(seconds=30))
+    assert claimed is not None and claimed.sealed_secrets and await store.claim(delivery_id, timedelta(seconds=30)) is None
+    assert await store.finish(claimed, outcome) == "retrying"  # starts the failing run
+
+    async with engine.begin() as conn:
+        await conn.execute(update(webhook_endpoints).values(failing_since=utcnow() - timedelta(hours=2)))
+        await conn.execute(update(webhook_deliveries).values(next_attempt_at=utcnow()))
+    claimed = await store.claim(delivery_id, timedelta(seconds=30))
+    assert claimed is not None and claimed.attempts == 2
+    assert await store.finish(claimed, outcome) == "endpoint_disabled"
+    async with engine.connect() as conn:
+        state = (await conn.execute(select(webhook_endpoints.c.state, webhook_endpoints.c.disabled_reason))).one()
+        delivery = (await conn.execute(select(webhook_deliveries.c.status))).scalar_one()
+        event = (await conn.execute(select(events.c.email_id, events.c.type, events.c.detail))).one()
+    assert state.state == "disabled" and "every attempt failed since" in state.disabled_reason
+    assert delivery == FAILED
+    assert event.email_id is None and event.type == "webhook_disabled" and "whk_x" in event.detail
