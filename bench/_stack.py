@@ -36,6 +36,7 @@ class BenchStack:
     key: str
     database: str
     logs: Path
+    pids: dict[str, int]
 
     def sql(self) -> psycopg.Connection:
         return psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{self.database}", autocommit=True)
@@ -73,7 +74,9 @@ def bench_stack(workers: int = 2, threads: int = 8, **settings: str) -> Iterator
         procs += [Process(["worker"], env, logs / f"worker{i}.log") for i in range(workers)]
         procs.append(Process(["scheduler"], env, logs / "scheduler.log"))
         wait_serving(f"127.0.0.1:{port}", procs[0])
-        yield BenchStack(f"127.0.0.1:{port}", key, db, logs)
+        pids = {"server": procs[0].proc.pid, "scheduler": procs[-1].proc.pid}
+        pids.update({f"worker{i}": p.proc.pid for i, p in enumerate(procs[1:-1])})
+        yield BenchStack(f"127.0.0.1:{port}", key, db, logs, pids)
     finally:
         for proc in procs:
             proc.stop()

@@ -59,6 +59,36 @@ def fingerprint(content: dict[str, object], options: SendOptions) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class PublishedMarks:
+    """Records "published" for accepted emails in batches, off the request path.
+    A batch lost to a crash only means the scheduler publishes those emails again
+    after the grace period: a duplicate message, which the atomic claim ignores."""
+
+    def __init__(self, store: Store, delay: float = 0.005) -> None:
+        self.store = store
+        self.delay = delay
+        self._pending: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, email_id: int) -> None:
+        self._pending.append(email_id)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._later())
+
+    async def _later(self) -> None:
+        await asyncio.sleep(self.delay)
+        await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            await self.store.mark_published(batch)
+        except Exception:  # the scheduler covers these: published again after the grace period
+            log.warning("could not record %d emails as published", len(batch), exc_info=True)
+
+
 class EmailService:
     def __init__(
         self,
@@ -79,6 +109,7 @@ class EmailService:
         self.heartbeat_interval = heartbeat_interval
         self.events_retention = events_retention
         self.stopping = asyncio.Event()
+        self.published = PublishedMarks(store)
         self.schedule_horizon = schedule_horizon
         self.publish_grace = publish_grace
 
@@ -117,8 +148,7 @@ class EmailService:
         except Unavailable:
             log.warning("publish failed; the scheduler will publish %s", accepted.message_id)
             return accepted.message_id, accepted.status
-        async with database_errors_as_unavailable():
-            await self.store.mark_published(accepted.email_id)
+        self.published.add(accepted.email_id)
         return accepted.message_id, accepted.status
 
     async def get_status(self, account_id: int, message_id: str) -> EmailRecord:
@@ -195,6 +225,9 @@ class EmailService:
                     "pruned; start again without a cursor (or with from_now)"
                 )
             return after
+
+    async def close(self) -> None:
+        await self.published.flush()
 
     def shut_down(self) -> None:
         """End every stream (resumably) and refuse new ones."""

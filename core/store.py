@@ -184,11 +184,18 @@ class Store:
         status = Status.SCHEDULED if row.send_at is not None else Status.QUEUED
         return Accepted(int(row.id), str(row.public_id), status, replayed=True)
 
-    async def mark_published(self, email_id: int) -> None:
+    async def mark_published(self, email_ids: Sequence[int]) -> None:
+        """Note that these emails' delivery messages are on the queue. Only still-QUEUED
+        rows: one a worker already took (and perhaps deferred, clearing published_at for
+        the scheduler) must not be marked, or its retry would never be published."""
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(emails)
-                .where(emails.c.id == email_id, emails.c.published_at.is_(None))
+                .where(
+                    emails.c.id.in_(list(email_ids)),
+                    emails.c.status == Status.QUEUED.value,
+                    emails.c.published_at.is_(None),
+                )
                 .values(published_at=utcnow())
             )
 

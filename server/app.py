@@ -129,6 +129,7 @@ class Server:
         last cursor), let unary calls finish within `grace` seconds."""
         self.service.shut_down()
         await self.grpc.stop(grace)
+        await self.service.close()
         await self.notifier.stop()
         await self.store.close()
         for closable in (self.limiter, self.slots):
