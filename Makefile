@@ -6,6 +6,7 @@
 #   make test       venv + services + contracts, then the whole pytest suite (PYTEST_ARGS=...)
 #   make dev        run the local stack (postwire dev)
 #   make lint       quick syntax checks
+#   make bench      run the benchmarks, write bench/results/latest.md
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -16,7 +17,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BUFENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 PYTEST_ARGS ?=
 
-.PHONY: help venv services generate contracts test dev lint
+.PHONY: help venv services generate contracts test dev lint bench
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -53,3 +54,7 @@ lint: venv
 	bash -n scripts/*.sh .ci/run
 	$(BUFENV) buf lint
 	$(VENV)/bin/python -m compileall -q $(wildcard core server workers clients tools tests bench)
+
+bench: venv
+	bash scripts/ensure-services.sh --with-postfix
+	$(VENV)/bin/python bench/run_all.py

@@ -1,0 +1,61 @@
+"""`make bench`: run every benchmark once and write a Markdown report to
+bench/results/<date>.md (and bench/results/latest.md) with the machine and versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = [
+    ("Accept path (Send over gRPC vs bare echo)", ["accept.py", "--seconds", "10", "--concurrency", "64", "--rates", "200,1000"]),
+    ("Delivery (to smtp-sink vs smtp-source)", ["deliver.py", "-n", "3000"]),
+    ("Event lag (stream subscriber under load vs idle)", ["stream.py", "--rate", "50", "--seconds", "20"]),
+    ("Auth and rate limiting cost", ["auth.py", "-n", "3000"]),
+]
+
+
+def version(command: list[str]) -> str:
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=20)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except Exception:
+        return "unknown"
+
+
+def main() -> None:
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    lines = [
+        f"# Postwire benchmarks, {now:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}",
+        f"- python: {sys.version.split()[0]}",
+        f"- postgresql: {version(['psql', '--version'])}",
+        f"- rabbitmq: {version(['rabbitmqctl', 'version'])}",
+        f"- redis: {version(['redis-server', '--version'])}",
+        "- load generator, services and Postwire share the same cores",
+        "",
+    ]
+    for title, args in RUNS:
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, str(HERE / args[0]), *args[1:]], cwd=HERE, capture_output=True, text=True)
+        output = [line for line in proc.stdout.splitlines() if " INFO " not in line and " WARNING " not in line]
+        lines += [f"## {title}", "", f"`python bench/{' '.join(args)}` ({time.monotonic() - started:.0f} s)", "", "```"]
+        lines += output or [f"failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"]
+        lines += ["```", ""]
+        print("\n".join(lines[-len(output) - 2 :]), flush=True)
+    report = "\n".join(lines)
+    (results / f"{now:%Y-%m-%d}.md").write_text(report)
+    (results / "latest.md").write_text(report)
+    print(f"wrote {results / 'latest.md'}")
+
+
+if __name__ == "__main__":
+    main()
