@@ -2,6 +2,7 @@
 #   make venv       .venv with the exact pins of requirements.lock, plus this project (editable)
 #   make services   start PostgreSQL, Redis and RabbitMQ on loopback if they are not running
 #   make generate   regenerate gen/ from protos/ with buf
+#   make docs       regenerate docs/settings.md and docs/api.md (from core/settings.py and protos/)
 #   make contracts  buf lint, format, breaking (vs HEAD~1) and "gen/ is up to date"
 #   make test       venv + services + contracts, then the whole pytest suite (PYTEST_ARGS=...)
 #   make dev        run the local stack (postwire dev)
@@ -17,7 +18,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BUFENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 PYTEST_ARGS ?=
 
-.PHONY: help venv services generate contracts test dev lint bench
+.PHONY: help venv services generate docs contracts test dev lint bench
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -39,6 +40,9 @@ services:
 
 generate: venv
 	$(BUFENV) buf generate --clean
+
+docs: venv
+	$(BUFENV) $(VENV)/bin/python tools/gen_docs.py
 
 contracts: venv
 	bash scripts/check-contracts.sh

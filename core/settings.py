@@ -2,24 +2,67 @@
 
 Nothing else in the code base reads os.environ. Every field is documented with its
 default; `secret_key` has none in production and start-up fails naming it.
+docs/settings.md is generated from this module (`make docs`), section by section
+following the `# ...` comments in Settings; `postwire config` prints the effective
+values through `Settings.masked()`.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MASK = "********"
+NOT_SET = "(not set)"
+# A string setting with such a name holds a credential even if typed as a plain str.
+_SECRET_NAME = re.compile(r"secret|password|passwd|token|key|credential")
+
+
+def is_secret(name: str, value: Any) -> bool:
+    """Whether a setting must never be shown: a SecretStr, or a string with a credential-like
+    name (numbers such as max_streams_per_key or webhook_secret_overlap_seconds are shown)."""
+    return isinstance(value, SecretStr) or (isinstance(value, str) and bool(_SECRET_NAME.search(name)))
+
+
+def mask_url(url: str) -> str:
+    """The URL with the password of its user-info (if any) replaced by MASK."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A JSON-ready value with secrets masked (set: MASK; empty: NOT_SET)."""
+    if is_secret(name, value):
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return MASK if raw else NOT_SET
+    if isinstance(value, BaseModel):
+        return {field: _shown(field, getattr(value, field)) for field in type(value).model_fields}
+    if isinstance(value, list):
+        return [_shown(name, item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str) and name.endswith("_url"):
+        return mask_url(value)
+    return value
 
 
 class RelaySettings(BaseModel):
     """One SMTP relay. POSTWIRE_SMTP_RELAYS takes a JSON list of these, in priority order."""
 
-    host: str
-    port: int = 25
+    host: str = Field(description="Relay host name or address. Required.")
+    port: int = Field(25, description="Relay port (587 for submission with STARTTLS, 465 for implicit TLS).")
     tls: str = Field("none", description="`none`, `starttls` or `implicit`; certificates are verified.")
-    username: str = ""
-    password: SecretStr = SecretStr("")
+    username: str = Field("", description="SMTP AUTH user name (AUTH only when set).")
+    password: SecretStr = Field(SecretStr(""), description="SMTP AUTH password.")
     ca_file: str = Field("", description="CA bundle for a private relay's certificate (PEM).")
     timeout: float = Field(30.0, description="Seconds for connect and for each SMTP command.")
 
@@ -167,3 +210,18 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def masked(self) -> dict[str, str]:
+        """Every setting as POSTWIRE_<NAME> -> value as the environment would spell it
+        (JSON for lists, true/false), with secrets and URL passwords masked."""
+        out = {}
+        for name in type(self).model_fields:
+            value = _shown(name, getattr(self, name))
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, (list, dict)):
+                text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            else:
+                text = str(value)
+            out[f"POSTWIRE_{name.upper()}"] = text
+        return out

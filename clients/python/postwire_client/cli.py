@@ -1,6 +1,7 @@
-"""The `postwire` command: run the service (dev, server, worker, migrate, keys) and
-call it (send, status, events). Client flags default to POSTWIRE_ADDRESS and
-POSTWIRE_API_KEY, then to the embedded mode's .postwire/dev-api-key."""
+"""The `postwire` command: run the service (dev, server, worker, migrate, keys), show
+its effective settings (config) and call it (send, status, events). Client flags
+default to POSTWIRE_ADDRESS and POSTWIRE_API_KEY, then to the embedded mode's
+.postwire/dev-api-key."""
 
 from __future__ import annotations
 
@@ -129,6 +130,23 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     upgrade(_server_settings().database_url)
     print("database schema is up to date")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print the settings the server, worker and scheduler would run with, secrets masked."""
+    from pydantic import ValidationError
+
+    try:
+        settings = _server_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field, *inner = (str(part) for part in error["loc"])
+            where = f" [{'.'.join(inner)}]" if inner else ""
+            print(f"error: POSTWIRE_{field.upper()}{where}: {error['msg']}", file=sys.stderr)
+        return 2
+    for name, value in settings.masked().items():
+        print(f"{name}={value}")
     return 0
 
 
@@ -339,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     prune_cmd.add_argument("--bodies-older-than", type=float, metavar="SECONDS", help="override the body retention")
     prune_cmd.set_defaults(func=cmd_prune)
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
+    sub.add_parser(
+        "config", help="print the effective POSTWIRE_* settings (NAME=value, secrets masked)"
+    ).set_defaults(func=cmd_config)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create an API key and print it once")
