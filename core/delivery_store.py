@@ -118,8 +118,12 @@ class DeliveryStore:
                 )
             )
 
-    async def finish_attempt(self, claimed: ClaimedEmail, result: AttemptResult) -> None:
-        """Record an attempt: status, recipients, events and suppressions, atomically."""
+    async def finish_attempt(self, claimed: ClaimedEmail, result: AttemptResult) -> bool:
+        """Record an attempt: status, recipients, events and suppressions, atomically.
+
+        Only while the claim is still this attempt's (SENDING, same attempt number):
+        a worker whose lease ran out and was released must not overwrite the outcome
+        of the attempt that took over. False, recording nothing, in that case."""
         now = utcnow()
         values: dict[str, Any] = {
             "status": result.status.value,
@@ -134,10 +138,21 @@ class DeliveryStore:
         if result.status is Status.DEFERRED:
             values["published_at"] = None  # the scheduler publishes it when due
         async with self.engine.begin() as conn:
-            await conn.execute(update(emails).where(emails.c.id == claimed.id).values(**values))
+            changed = await conn.execute(
+                update(emails)
+                .where(
+                    emails.c.id == claimed.id,
+                    emails.c.status == Status.SENDING.value,
+                    emails.c.attempts == claimed.attempts,
+                )
+                .values(**values)
+            )
+            if not changed.rowcount:
+                return False
             await add_events(conn, claimed.account_id, claimed.id, result.events, now)
             if result.suppress:
                 await self._suppress(conn, claimed.account_id, result.suppress, now)
+        return True
 
     async def _suppress(self, conn: AsyncConnection, account_id: int, reasons: dict[str, str], now: datetime) -> None:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite

@@ -12,38 +12,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pika
-import psycopg
 import pytest
 
 from postwire_client import Client
-from tests.support.processes import Process, base_env, run, wait_serving
+from tests.support.processes import Process, run, wait_serving
 from tests.support.smtp import Recorder, SmtpServer, free_port
+from tests.support.stack import AMQP, PG_ADMIN, REDIS, fresh_database, fresh_queue_prefix, stack_env
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
-REDIS = "redis://127.0.0.1:6379/0"
+__all__ = ["AMQP", "PG_ADMIN", "REDIS", "Stack"]
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    name = f"postwire_test_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def queue_prefix() -> Iterator[str]:
-    prefix = f"test_{secrets.token_hex(4)}"
-    yield prefix
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP))
-    channel = connection.channel()
-    for suffix in ("deliver", "deliver.DQ", "deliver.XQ", "dead-letter", "webhooks", "webhooks.DQ", "webhooks.XQ"):
-        channel.queue_delete(f"{prefix}.{suffix}")
-    connection.close()
+    with fresh_queue_prefix() as prefix:
+        yield prefix
 
 
 @pytest.fixture(scope="session")
@@ -97,31 +85,13 @@ def stack(
     and two SMTP relays in priority order. Timings are short so retries show quickly."""
     logs = tmp_path_factory.mktemp("logs")
     port = free_port()
-    env = base_env(
+    env = stack_env(
         database_url=database_url,
-        broker_url=AMQP,
         queue_prefix=queue_prefix,
-        secret_key=secrets.token_urlsafe(32),
-        grpc_port=str(port),
-        redis_url=REDIS,
+        grpc_port=port,
         smtp_relays=json.dumps(
             [{"host": "127.0.0.1", "port": s.port, "timeout": 2} for s in (smtp, smtp_backup)]
         ),
-        max_retries="3",
-        retry_min_backoff_ms="200",
-        retry_max_backoff_ms="1000",
-        retry_lifetime_seconds="6",
-        lease_seconds="8",
-        domain_concurrency="3",
-        publish_grace_seconds="1",
-        scheduler_interval="0.2",
-        worker_threads="4",
-        stream_poll_interval="0.05",
-        webhook_allow_private="true",
-        webhook_min_backoff_ms="200",
-        webhook_max_backoff_ms="1000",
-        webhook_retry_lifetime_seconds="30",
-        webhook_timeout_seconds="3",
     )
     run(["migrate"], env)
     key_a = run(["keys", "create", "--name", "a", "--account", "account-a"], env).strip()
@@ -134,7 +104,8 @@ def stack(
         wait_serving(f"127.0.0.1:{port}", server)
         yield stack
     finally:
-        for process in [server, *stack.workers, scheduler]:
+        # The stack's current processes: tests replace workers and the scheduler.
+        for process in [stack.server, *stack.workers, stack.scheduler]:
             process.stop()
 
 

@@ -3,21 +3,30 @@ claim → check expiry → check suppression → check domain limits → send �
 
 Safe to run twice for the same id: the claim is atomic, so a redelivered message
 finds the email already taken or done and returns.
+
+The database writes of an attempt ride out a short database outage (a restart, a
+failover): they are retried while the claim's lease lasts. Otherwise an email the relay
+has just accepted would stay SENDING until the lease ran out and be sent a second time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 import aiosmtplib
 
 from core.addresses import ascii_email
 from core.content import EmailContent, content_from_dict
+from core.db import database_errors_as_unavailable
 from core.deadletter import DeadLetters
 from core.delivery_store import DeliveryStore
+from core.errors import Unavailable
 from core.mime import envelope_recipients, render, requires_smtputf8
 from core.model import AttemptResult, ClaimedEmail, EventType, NewEvent, RecipientState, Status
 from core.scheduling import retry_delay
@@ -27,6 +36,11 @@ from workers.limits import DomainLimiter
 from workers.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A write retried through a database outage stops this long before the claim's lease
+# ends, so that it never lands after the scheduler could have released the claim.
+LEASE_MARGIN = timedelta(seconds=1)
 
 # Permanent replies that say the mailbox itself is bad: the address is suppressed.
 # Other 5xx (552 too big, 554 policy) bounce this email only.
@@ -47,7 +61,8 @@ class RetryPolicy:
 class Attempt:
     """The recipients' states and the events of one attempt, as they are decided."""
 
-    def __init__(self, claimed: ClaimedEmail, content: EmailContent) -> None:
+    def __init__(self, claimed: ClaimedEmail, content: EmailContent, lease_end: datetime) -> None:
+        self.lease_end = lease_end  # the claim is ours until then
         self.recipients = dict(claimed.recipients) or {
             address: RecipientState(Status.QUEUED) for address in envelope_recipients(content)
         }
@@ -102,26 +117,43 @@ class Deliverer:
 
     async def deliver(self, email_id: int) -> Status | None:
         """Attempt delivery; returns the recorded status (None if nothing was done)."""
+        lease_end = utcnow() + self.policy.lease  # claim() holds it until a moment later
         claimed = await self.store.claim(email_id, self.policy.lease)
         if claimed is None:
             log.info("email %s not claimable (done, deferred or held elsewhere)", email_id)
             return None
         try:
-            return await self._attempt(claimed)
+            return await self._attempt(claimed, lease_end)
         except Exception:
-            await self.store.release(claimed, self.policy.min_backoff)
+            await self._durably("release", lease_end, lambda: self.store.release(claimed, self.policy.min_backoff))
             raise
 
-    async def _attempt(self, claimed: ClaimedEmail) -> Status | None:
+    async def _durably(self, what: str, lease_end: datetime, write: Callable[[], Awaitable[T]]) -> T:
+        """Run one of the attempt's database writes; while the database cannot be
+        reached, retry it with backoff until shortly before the lease ends."""
+        delay = 0.1
+        while True:
+            try:
+                async with database_errors_as_unavailable():
+                    return await write()
+            except Unavailable as exc:
+                if utcnow() + timedelta(seconds=delay) >= lease_end - LEASE_MARGIN:
+                    raise
+                log.warning("%s: database unavailable (%s); retrying in %.1fs", what, exc.__cause__ or exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _attempt(self, claimed: ClaimedEmail, lease_end: datetime) -> Status | None:
         content = content_from_dict(claimed.content)
-        attempt = Attempt(claimed, content)
+        attempt = Attempt(claimed, content, lease_end)
         if claimed.expires_at and utcnow() >= claimed.expires_at:
             return await self._give_up(claimed, attempt, "expired before it could be delivered")
-        for address, reason in (await self.store.suppressed(claimed.account_id, attempt.pending())).items():
+        suppressed = await self._durably("suppression check", lease_end, lambda: self.store.suppressed(claimed.account_id, attempt.pending()))
+        for address, reason in suppressed.items():
             attempt.set(address, Status.SUPPRESSED, EventType.SUPPRESSED, detail=f"on the suppression list: {reason}")
         pending = attempt.pending()
         if pending and claimed.test_mode:
-            await self.store.record_sending(claimed)
+            await self._durably("record sending", lease_end, lambda: self.store.record_sending(claimed))
             for address in pending:
                 attempt.set(address, Status.SENT, EventType.SENT, 250, "test mode: accepted, not delivered",
                             "sent with a test key: nothing reached SMTP")
@@ -130,9 +162,10 @@ class Deliverer:
             domains = [a.rpartition("@")[2] for a in pending]
             async with self.limiter.hold(domains) as got_slots:
                 if not got_slots:
-                    await self.store.release(claimed, timedelta(seconds=random.uniform(0.5, 2.0)))
+                    delay = timedelta(seconds=random.uniform(0.5, 2.0))
+                    await self._durably("release", lease_end, lambda: self.store.release(claimed, delay))
                     return None
-                await self.store.record_sending(claimed)
+                await self._durably("record sending", lease_end, lambda: self.store.record_sending(claimed))
                 await self._send(claimed, content, pending, attempt)
         return await self._conclude(claimed, attempt)
 
@@ -165,14 +198,15 @@ class Deliverer:
                 return await self._give_up(
                     claimed, attempt, f"gave up after {claimed.attempts} attempts: {attempt.last_error}"
                 )
-            await self.store.finish_attempt(
+            await self._finish(
                 claimed,
+                attempt,
                 AttemptResult(Status.DEFERRED, attempt.recipients, attempt.events, attempt.last_error, now + delay, attempt.suppress),
             )
             return Status.DEFERRED
         status = overall(attempt.recipients)
-        await self.store.finish_attempt(
-            claimed, AttemptResult(status, attempt.recipients, attempt.events, attempt.last_error, None, attempt.suppress)
+        await self._finish(
+            claimed, attempt, AttemptResult(status, attempt.recipients, attempt.events, attempt.last_error, None, attempt.suppress)
         )
         if status is Status.FAILED:
             await self._dead_letter(claimed, attempt.last_error, attempt)
@@ -184,11 +218,17 @@ class Deliverer:
             attempt.recipients[address] = RecipientState(Status.FAILED, state.code, state.message)
         attempt.events.append(NewEvent(EventType.FAILED, detail=reason))
         status = overall(attempt.recipients)
-        await self.store.finish_attempt(
-            claimed, AttemptResult(status, attempt.recipients, attempt.events, reason, None, attempt.suppress)
-        )
+        await self._finish(claimed, attempt, AttemptResult(status, attempt.recipients, attempt.events, reason, None, attempt.suppress))
         await self._dead_letter(claimed, reason, attempt)
         return status
+
+    async def _finish(self, claimed: ClaimedEmail, attempt: Attempt, result: AttemptResult) -> None:
+        recorded = await self._durably("record attempt", attempt.lease_end, lambda: self.store.finish_attempt(claimed, result))
+        if not recorded:
+            log.warning(
+                "email %s: claim lost before its attempt %d was recorded (lease expired); outcome %s not recorded",
+                claimed.message_id, claimed.attempts, result.status.value,
+            )
 
     async def _dead_letter(self, claimed: ClaimedEmail, reason: str, attempt: Attempt) -> None:
         await self.dead_letters.publish(

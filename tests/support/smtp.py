@@ -5,6 +5,8 @@ Faults are keyed by recipient (lower-cased) and consumed in turn, one per transa
   the special reply "DISCONNECT" drops the connection mid-DATA, and "STALL <seconds>"
   sleeps that long before accepting (a slow or hung receiver);
 - `rcpt_faults[rcpt]`: replies to give at RCPT TO for that recipient.
+Besides, `refuse_all()` makes every transaction's DATA answer one reply (421 by default:
+a relay refusing all mail for a while) until `accept_all()`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ class Recorder:
     max_in_data: Counter[str] = field(default_factory=Counter)
     stalled: list[str] = field(default_factory=list)  # recipients whose DATA is stalling now
     lock: threading.Lock = field(default_factory=threading.Lock)
+    refusing: str = ""  # when set, the reply to every DATA (see refuse_all)
+    refused: int = 0  # transactions refused that way
+
+    def refuse_all(self, reply: str = "421 4.3.2 Service not available, try again later") -> None:
+        """Answer every transaction's DATA with `reply` until `accept_all()`."""
+        self.refusing = reply
+
+    def accept_all(self) -> None:
+        self.refusing = ""
 
     def _next(self, table: dict[str, list[str]], rcpt: str) -> str | None:
         with self.lock:
@@ -61,6 +72,11 @@ class Recorder:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        refusing = self.refusing
+        if refusing:
+            with self.lock:
+                self.refused += 1
+            return refusing
         domains = {r.rpartition("@")[2].lower() for r in envelope.rcpt_tos}
         with self.lock:
             for d in domains:
