@@ -185,9 +185,10 @@ class Store:
         return Accepted(int(row.id), str(row.public_id), status, replayed=True)
 
     async def mark_published(self, email_ids: Sequence[int]) -> None:
-        """Note that these emails' delivery messages are on the queue. Only still-QUEUED
-        rows: one a worker already took (and perhaps deferred, clearing published_at for
-        the scheduler) must not be marked, or its retry would never be published."""
+        """Note that these emails' delivery messages are on the queue. Only rows no worker
+        has touched yet: one a worker took (and deferred or gave back, clearing
+        published_at for the scheduler) must not be marked, or it would never be
+        published again."""
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(emails)
@@ -195,6 +196,9 @@ class Store:
                     emails.c.id.in_(list(email_ids)),
                     emails.c.status == Status.QUEUED.value,
                     emails.c.published_at.is_(None),
+                    # Untouched since acceptance: a row a worker claimed and gave back
+                    # (a busy domain) is QUEUED and unpublished too, and must stay so.
+                    emails.c.updated_at == emails.c.created_at,
                 )
                 .values(published_at=utcnow())
             )
