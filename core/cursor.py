@@ -24,6 +24,7 @@ class Position(NamedTuple):
 
 
 START = Position(-1, 0)
+_MAX = 2**63 - 1  # BIGINT: a larger number is no position of ours (and the database refuses it)
 
 
 def encode_cursor(position: Position) -> str:
@@ -41,11 +42,11 @@ def decode_cursor(cursor: str, field: str = "after") -> Position | int:
         if raw.startswith(_V2):
             txid, _, event_id = raw[len(_V2) :].decode("ascii").partition(".")
             position = Position(int(txid), int(event_id))
-            if position.txid >= 0 and position.id >= 0:
+            if 0 <= position.txid <= _MAX and 0 <= position.id <= _MAX:
                 return position
         elif raw.startswith(_V1):
             value = int(raw[len(_V1) :].decode("ascii"))
-            if value >= 0:
+            if 0 <= value <= _MAX:
                 return value
     except (binascii.Error, ValueError, UnicodeDecodeError):
         pass

@@ -31,17 +31,21 @@ multipart gets its own deterministic boundary.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from email import policy as email_policy
+from email.header import Header
 from email.headerregistry import Address as HeaderAddress
 from email.headerregistry import Group
 from email.message import EmailMessage
 from email.policy import EmailPolicy
+from email.utils import formataddr
 
 from core.addresses import ascii_email
 from core.content import Address, Attachment, EmailContent
 
-_ASCII_POLICY: EmailPolicy = email_policy.SMTP.clone(cte_type="7bit")
+# refold_source="none": values set with set_raw (see _unstructured) go out as written.
+_ASCII_POLICY: EmailPolicy = email_policy.SMTP.clone(cte_type="7bit", refold_source="none")
 _UTF8_POLICY: EmailPolicy = email_policy.SMTPUTF8.clone(cte_type="7bit")
 
 
@@ -80,21 +84,21 @@ def render(content: EmailContent, *, message_id: str, date: datetime) -> bytes:
     utf8 = requires_smtputf8(content)
     msg = EmailMessage(policy=_UTF8_POLICY if utf8 else _ASCII_POLICY)
 
-    msg["From"] = _header_address(content.from_address, utf8)
+    _addresses(msg, "From", [content.from_address], utf8)
     if content.to:
-        msg["To"] = [_header_address(a, utf8) for a in content.to]
+        _addresses(msg, "To", content.to, utf8)
     elif not content.cc:
         msg["To"] = Group("undisclosed-recipients")
     if content.cc:
-        msg["Cc"] = [_header_address(a, utf8) for a in content.cc]
+        _addresses(msg, "Cc", content.cc, utf8)
     if content.reply_to is not None:
-        msg["Reply-To"] = _header_address(content.reply_to, utf8)
-    msg["Subject"] = content.subject
+        _addresses(msg, "Reply-To", [content.reply_to], utf8)
+    _unstructured(msg, "Subject", content.subject, utf8)
     msg["Date"] = date
     msg["Message-ID"] = f"<{message_id}>"
     msg["MIME-Version"] = "1.0"
     for name, value in content.headers.items():
-        msg[name] = value
+        _unstructured(msg, name, value, utf8)
 
     has_html = bool(content.html_body)
     inline = [a for a in content.attachments if a.content_id and has_html]
@@ -123,6 +127,17 @@ def render(content: EmailContent, *, message_id: str, date: datetime) -> bytes:
         if part.is_multipart():
             part.set_boundary(_boundary(message_id, content, part.get_content_subtype()))
     return msg.as_bytes()
+
+
+def _unstructured(msg: EmailMessage, name: str, value: str, utf8: bool) -> None:
+    """Set an unstructured header (Subject, a custom header). Non-ASCII values are
+    written as RFC 2047 encoded words by email.header.Header, which keeps spaces inside
+    the words: the policy's own folder (Python 3.11) can fold at a space between two
+    encoded words, and RFC 2047 readers drop whitespace there, so "a b" arrived as "ab"."""
+    if utf8 or value.isascii():
+        msg[name] = value
+    else:
+        msg.set_raw(name, Header(value, "utf-8", header_name=name).encode(linesep="\r\n"))
 
 
 def _part_args(attachment: Attachment, disposition: str) -> dict[str, object]:
@@ -154,6 +169,26 @@ def _boundary(message_id: str, content: EmailContent, subtype: str) -> str:
         seed += "\0" + subtype
     digest = hashlib.sha256(seed.encode("utf-8", "surrogatepass"))
     return f"=_pw_{digest.hexdigest()[:32]}"
+
+
+def _addresses(msg: EmailMessage, name: str, addresses: Sequence[Address], utf8: bool) -> None:
+    """Set an address header. Without SMTPUTF8, written by hand, one address a line:
+    ASCII names quoted as needed, non-ASCII ones as encoded words with their spaces
+    inside (the policy's folder can leave a space between two encoded words,
+    which RFC 2047 readers drop: see _unstructured)."""
+    if utf8:
+        msg[name] = [_header_address(a, utf8) for a in addresses]
+        return
+    msg.set_raw(name, ",\r\n ".join(_mailbox(a) for a in addresses))
+
+
+def _mailbox(address: Address) -> str:
+    """`name <spec>`: an ASCII name quoted as needed, a non-ASCII one as encoded words."""
+    spec = ascii_email(address.email) or address.email
+    if address.name.isascii():
+        return formataddr((address.name, spec))
+    name = Header(address.name, "utf-8").encode(linesep="\r\n")
+    return f"{name}\r\n <{spec}>"
 
 
 def _header_address(address: Address, utf8: bool) -> HeaderAddress:

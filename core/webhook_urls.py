@@ -62,7 +62,7 @@ async def resolve_allowed(host: str, port: int, allow_private: bool) -> list[str
     else:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: not encodable as IDNA (UnicodeError), NUL
             raise AddressRefused(f"host {host!r} does not resolve") from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not allow_private:

@@ -140,7 +140,7 @@ class WebhookManager:
         limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
         before = None
         if page_token:
-            if not page_token.isdigit():
+            if not (page_token.isascii() and page_token.isdigit()) or len(page_token) > 18:
                 raise InvalidArgument([FieldViolation("page_token", "not a token returned by this service")])
             before = int(page_token)
         async with database_errors_as_unavailable():

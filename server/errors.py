@@ -10,7 +10,43 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from core.errors import InvalidArgument, PostwireError, ResourceExhausted
+from core.errors import FieldViolation, InvalidArgument, PostwireError, ResourceExhausted
+
+
+# Trailers must fit the peer's metadata limit (grpcio's default is 8 KiB soft, 16 KiB
+# hard; Envoy's is 60 KiB) or the caller sees RESOURCE_EXHAUSTED/INTERNAL from its own
+# transport instead of our status. Messages and violations echo the caller's input
+# (ids, header names), so both are cut to a budget in UTF-8 bytes.
+MAX_STATUS_MESSAGE_BYTES = 1024
+MAX_DETAIL_TEXT_BYTES = 256
+MAX_VIOLATIONS_BYTES = 2048
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, marked with "…" when cut."""
+    if len(text.encode("utf-8", "surrogatepass")) <= limit:
+        return text
+    return text.encode("utf-8", "surrogatepass")[: limit - 3].decode("utf-8", "ignore") + "…"
+
+
+def _field_violations(violations: list[FieldViolation]) -> list[error_details_pb2.BadRequest.FieldViolation]:
+    """The violations that fit the budget, and a last one saying how many did not."""
+    kept: list[error_details_pb2.BadRequest.FieldViolation] = []
+    used = 0
+    for index, violation in enumerate(violations):
+        item = error_details_pb2.BadRequest.FieldViolation(
+            field=truncate(violation.field, MAX_DETAIL_TEXT_BYTES),
+            description=truncate(violation.description, MAX_DETAIL_TEXT_BYTES),
+        )
+        used += item.ByteSize()
+        if used > MAX_VIOLATIONS_BYTES:
+            rest = len(violations) - index
+            kept.append(error_details_pb2.BadRequest.FieldViolation(
+                field="", description=f"{rest} more violation{'s' if rest > 1 else ''} not shown"
+            ))
+            break
+        kept.append(item)
+    return kept
 
 
 class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
@@ -37,19 +73,10 @@ def rate_limit_metadata(limit: int, remaining: int, reset_after: float, retry_af
 
 def to_status(error: PostwireError) -> grpc.Status:
     code = grpc.StatusCode[error.code]
-    status = status_pb2.Status(code=code.value[0], message=error.message)
+    status = status_pb2.Status(code=code.value[0], message=truncate(error.message, MAX_STATUS_MESSAGE_BYTES))
     extra: list[tuple[str, str]] = []
     if isinstance(error, InvalidArgument):
-        status.details.append(
-            _pack(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                        for v in error.violations
-                    ]
-                )
-            )
-        )
+        status.details.append(_pack(error_details_pb2.BadRequest(field_violations=_field_violations(error.violations))))
     if isinstance(error, ResourceExhausted):
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(max(1, math.ceil(error.retry_after * 1000)))

@@ -18,6 +18,7 @@ from grpc.experimental import wrap_server_method_handler
 
 from core.errors import PostwireError
 from core.keys import Principal
+from server.decoding import Undecodable, safe_deserializer
 from server.errors import internal_status, to_status
 
 log = logging.getLogger(__name__)
@@ -62,18 +63,28 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, error: Exceptio
     await context.abort_with_status(internal_status())
 
 
+def _accept(request: Any) -> Any:
+    """The request, or its InvalidArgument when it could not be decoded (server.decoding)."""
+    if isinstance(request, Undecodable):
+        raise request.error
+    return request
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Turns PostwireError into its status; anything else into a logged INTERNAL."""
+    """Turns PostwireError into its status; anything else into a logged INTERNAL.
+    A request that cannot be decoded is INVALID_ARGUMENT (see server.decoding)."""
 
     async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         if handler is None:
             return handler
+        if not handler.request_streaming:
+            handler = handler._replace(request_deserializer=safe_deserializer(handler.request_deserializer))
 
         def around(behavior: Behavior, streaming: bool, details: grpc.HandlerCallDetails) -> Behavior:
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
-                    return await behavior(request, context)
+                    return await behavior(_accept(request), context)
                 except _PASS_THROUGH:
                     raise
                 except Exception as error:
@@ -81,7 +92,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 try:
-                    async for item in behavior(request, context):
+                    async for item in behavior(_accept(request), context):
                         yield item
                 except _PASS_THROUGH:
                     raise

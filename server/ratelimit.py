@@ -19,6 +19,8 @@ from server.interceptors import Behavior, Continuation, current_principal, wrap
 from server.policy import MethodPolicy, policy_for
 
 STREAM_SLOT_TTL = 30.0  # a live stream refreshes its slot every half of this
+HEADERS_GRACE = 0.5  # seconds a stream may take to refuse its request before its headers go out
+Metadata = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -67,23 +69,21 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
             return handler
         limiter, slots, defaults = self.limiter, self.slots, self.defaults
 
-        async def admit(context: grpc.aio.ServicerContext) -> Principal:
+        async def admit(context: grpc.aio.ServicerContext) -> tuple[Principal, Metadata]:
             principal = current_principal.get()
             decision = await limiter.check(budgets(principal, policy, defaults))
             if not decision.allowed:
                 raise _exhausted(decision, f"{policy.budget} budget of {decision.budget.split(':')[0]}")
-            await context.send_initial_metadata(
-                rate_limit_metadata(decision.limit, decision.remaining, decision.reset_after)
-            )
-            return principal
+            return principal, rate_limit_metadata(decision.limit, decision.remaining, decision.reset_after)
 
         def around(behavior: Behavior, streaming: bool, details: grpc.HandlerCallDetails) -> Behavior:
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                await admit(context)
+                _, headers = await admit(context)
+                await context.send_initial_metadata(headers)
                 return await behavior(request, context)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                principal = await admit(context)
+                principal, headers = await admit(context)
                 name = f"streams:{principal.key_id}"
                 limit = principal.max_streams or defaults.max_streams_per_key
                 slot = secrets.token_hex(8)
@@ -95,7 +95,7 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
                     )
                 keeper = asyncio.create_task(_keep(slots, name, slot))
                 try:
-                    async for item in behavior(request, context):
+                    async for item in _headers_once_started(behavior(request, context), context, headers):
                         yield item
                 finally:
                     keeper.cancel()
@@ -104,6 +104,33 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
             return stream if streaming else unary
 
         return wrap(handler, details, around)
+
+
+async def _headers_once_started(items: AsyncIterator[Any], context: grpc.aio.ServicerContext,
+                                 headers: Metadata) -> AsyncIterator[Any]:
+    """`items`, with the x-ratelimit-* headers sent along with the first item, or after
+    HEADERS_GRACE seconds if none came by then. Sent at once, the headers would commit
+    the response: a request the servicer refuses straight away (a bad cursor) would then
+    end a started stream instead of being a trailers-only error, which Envoy turns into
+    HTTP 200 with the error in the body rather than a 4xx."""
+    iterator = aiter(items)
+    first = asyncio.ensure_future(anext(iterator))
+    try:
+        done, _ = await asyncio.wait({first}, timeout=HEADERS_GRACE)
+        if not done:  # a valid stream waiting for its first event: open it now
+            await context.send_initial_metadata(headers)
+        try:
+            item = await first
+        except StopAsyncIteration:
+            return
+    except BaseException:
+        first.cancel()
+        raise
+    if done:
+        await context.send_initial_metadata(headers)
+    yield item
+    async for item in iterator:
+        yield item
 
 
 async def _keep(slots: StreamSlots, name: str, slot: str) -> None:
