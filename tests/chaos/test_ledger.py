@@ -1,6 +1,6 @@
 """Chaos: one fault at a time under a steady stream of sends, then a ledger.
 
-For each fault: a fresh account, two subscribers following its events by cursor, ~200
+For each fault: a fresh account, two subscribers following its events by cursor, ~430
 sends with idempotency keys through a client that retries UNAVAILABLE, and the fault
 injected while they flow. Then every accepted email must reach a terminal state in
 bounded time; the SMTP sink must hold each SENT email at least once (by Message-ID), a
@@ -25,8 +25,8 @@ from tests.chaos.client import RetryingClient
 from tests.chaos.conftest import LEDGER, ChaosStack
 from tests.chaos.ledger import Load, Subscriber, format_table, reconcile, wait_caught_up, wait_terminal
 
-COUNT = 200  # sends per fault
-RATE = 40.0  # per second: ~5 s of sending
+COUNT = 430  # sends per fault: about 3,000 across the seven faults
+RATE = 40.0  # per second: ~11 s of sending
 FAULT_AT = 1.5  # seconds into the sending
 DRAIN_TIMEOUT = 45.0  # every accepted email terminal within this, once the fault is over
 
