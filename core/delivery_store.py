@@ -215,6 +215,28 @@ class DeliveryStore:
                     await add_events(conn, row.account_id, row.id, [NewEvent(EventType.QUEUED)], now)
         return len(rows)
 
+    async def republish_stale(self, older_than: timedelta, limit: int = 500) -> int:
+        """QUEUED emails published long ago but never claimed lost their message (e.g. a
+        worker gave up on it while the database was down): publish them again. A message
+        that was merely slow to arrive becomes a duplicate, which the claim ignores."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(emails)
+                .where(
+                    emails.c.status == Status.QUEUED.value,
+                    emails.c.published_at < now - older_than,
+                    emails.c.id.in_(
+                        select(emails.c.id)
+                        .where(emails.c.status == Status.QUEUED.value, emails.c.published_at < now - older_than)
+                        .limit(limit)
+                        .scalar_subquery()
+                    ),
+                )
+                .values(published_at=None, next_attempt_at=now)
+            )
+            return int(result.rowcount or 0)
+
     async def release_expired_claims(self, limit: int = 500) -> int:
         """SENDING emails whose worker's lease ran out (it died mid-send) go back to the
         queue for another attempt, with a DEFERRED event saying why."""

@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     publish_grace_seconds: float = Field(
         5.0, description="An accepted email still unpublished after this is published by the scheduler."
     )
+    republish_after_seconds: float = Field(
+        1800.0,
+        description="A QUEUED email published this long ago and still unclaimed is published again"
+        " (its message was lost); keep it above the longest expected queue wait.",
+    )
     scheduler_interval: float = Field(1.0, description="Seconds between the scheduler's rounds.")
     worker_threads: int = Field(8, description="Dramatiq worker threads per worker process.")
 

@@ -40,6 +40,9 @@ class Scheduler:
 
     async def round(self, store: DeliveryStore) -> int:
         released = await store.release_expired_claims()
+        stale = await store.republish_stale(timedelta(seconds=self.settings.republish_after_seconds))
+        if stale:
+            log.warning("re-queued %d emails whose delivery message never arrived", stale)
         if released:
             log.warning("released %d emails whose worker lease expired", released)
         try:

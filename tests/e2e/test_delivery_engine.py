@@ -345,3 +345,31 @@ def test_size_and_recipient_limits_answer_invalid_argument(stack: Stack) -> None
             client.send(from_address="a@example.com", to=[f"r{i}@example.com" for i in range(51)], text_body="t")
     assert too_big.value.violations and too_many.value.violations
     assert any("25" in d or "26214400" in d or "limit" in d for _, d in too_big.value.violations)
+
+
+def test_a_lost_delivery_message_is_published_again(stack: Stack) -> None:
+    """An email stuck QUEUED after its message was lost (say a worker gave up on it while
+    the database was down) is published again once it has waited too long."""
+    import psycopg
+
+    with stack.client() as client:
+        template = send_simple(client, to="lost@example.com")
+        wait_status(client, template, TERMINAL)
+        lost = "msg_lost" + secrets_token()
+        with psycopg.connect(stack.env["POSTWIRE_DATABASE_URL"].replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO emails (public_id, account_id, status, content, attempts, last_error, created_at,"
+                " updated_at, published_at, next_attempt_at, test_mode)"
+                " SELECT %s, account_id, 'queued', content, 0, '', now(), now(), now() - interval '1 hour', now(), false"
+                " FROM emails WHERE public_id = %s",
+                (lost, template),
+            )
+        status = wait_status(client, lost, TERMINAL, timeout=30)
+    assert status.status == S.EMAIL_STATUS_SENT
+    assert stack.recorder.wait_for(lost)
+
+
+def secrets_token() -> str:
+    import secrets
+
+    return secrets.token_hex(8)

@@ -33,6 +33,7 @@ SHORT_TIMINGS: dict[str, str] = {
     "domain_concurrency": "3",
     "publish_grace_seconds": "1",
     "scheduler_interval": "0.2",
+    "republish_after_seconds": "8",
     "worker_threads": "4",
     "stream_poll_interval": "0.05",
     "webhook_allow_private": "true",
