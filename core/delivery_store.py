@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.db import emails, idempotency_keys, suppressions
 from core.model import AttemptResult, ClaimedEmail, EventType, NewEvent, Status
-from core.store import IDEMPOTENCY_TTL, add_events, aware, recipients_from_json, recipients_to_json, utcnow
+from core.store import IDEMPOTENCY_TTL, add_events, recipients_from_json, recipients_to_json
+from core.times import aware, utcnow
 
 PUBLISHABLE = (Status.QUEUED.value, Status.DEFERRED.value, Status.SCHEDULED.value)
 

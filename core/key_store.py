@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import accounts, api_keys
-from core.store import aware, utcnow
+from core.times import aware, utcnow
 
 
 @dataclass(frozen=True)

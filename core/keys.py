@@ -17,7 +17,7 @@ from core.db import database_errors_as_unavailable
 from core.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated
 from core.ids import random_token
 from core.key_store import KeyRecord, KeyStore, NewKey
-from core.store import utcnow
+from core.times import utcnow
 
 PREFIX_LENGTH = 16  # "pw_live_" + 8 random characters, stored in clear for lookup
 KINDS = ("live", "test")

@@ -23,7 +23,8 @@ from core.model import EmailRecord, EventRecord, EventType, Status
 from core.notify import Notifier
 from core.queue import Publisher
 from core.scheduling import schedule_violations
-from core.store import NewEmail, Store, utcnow
+from core.store import NewEmail, Store
+from core.times import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from core.errors import Unavailable
 from core.mime import envelope_recipients, render, requires_smtputf8
 from core.model import AttemptResult, ClaimedEmail, EventType, NewEvent, RecipientState, Status
 from core.scheduling import retry_delay
-from core.store import utcnow
+from core.times import utcnow
 from workers.classify import Kind, Verdict, classify, classify_reply, retry_hint
 from workers.limits import DomainLimiter
 from workers.smtp import SmtpTransport

@@ -6,6 +6,7 @@ aiosmtpd relays (primary and backup) with per-recipient fault injection.
 
 from __future__ import annotations
 
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -355,7 +356,7 @@ def test_a_lost_delivery_message_is_published_again(stack: Stack) -> None:
     with stack.client() as client:
         template = send_simple(client, to="lost@example.com")
         wait_status(client, template, TERMINAL)
-        lost = "msg_lost" + secrets_token()
+        lost = "msg_lost" + secrets.token_hex(8)
         with psycopg.connect(stack.env["POSTWIRE_DATABASE_URL"].replace("+psycopg", ""), autocommit=True) as conn:
             conn.execute(
                 "INSERT INTO emails (public_id, account_id, status, content, attempts, last_error, created_at,"
@@ -367,9 +368,3 @@ def test_a_lost_delivery_message_is_published_again(stack: Stack) -> None:
         status = wait_status(client, lost, TERMINAL, timeout=30)
     assert status.status == S.EMAIL_STATUS_SENT
     assert stack.recorder.wait_for(lost)
-
-
-def secrets_token() -> str:
-    import secrets
-
-    return secrets.token_hex(8)
