@@ -37,6 +37,16 @@ class BenchStack:
     database: str
     logs: Path
     pids: dict[str, int]
+    env: dict[str, str]
+    procs: list[Process]
+
+    def start_workers(self, count: int) -> None:
+        """Start `count` more worker processes (e.g. after a backlog was accepted)."""
+        for _ in range(count):
+            name = f"worker{sum(1 for k in self.pids if k.startswith('worker'))}"
+            proc = Process(["worker"], self.env, self.logs / f"{name}.log")
+            self.procs.append(proc)
+            self.pids[name] = proc.proc.pid
 
     def sql(self) -> psycopg.Connection:
         return psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{self.database}", autocommit=True)
@@ -64,7 +74,7 @@ def bench_stack(workers: int = 2, threads: int = 8, **settings: str) -> Iterator
         account_send_per_minute="10000000",
         read_per_minute="10000000",
         account_read_per_minute="10000000",
-        **settings,
+        **{"metrics_port": "0", "worker_metrics_port": "0", **settings},
     )
     procs: list[Process] = []
     try:
@@ -76,7 +86,7 @@ def bench_stack(workers: int = 2, threads: int = 8, **settings: str) -> Iterator
         wait_serving(f"127.0.0.1:{port}", procs[0])
         pids = {"server": procs[0].proc.pid, "scheduler": procs[-1].proc.pid}
         pids.update({f"worker{i}": p.proc.pid for i, p in enumerate(procs[1:-1])})
-        yield BenchStack(f"127.0.0.1:{port}", key, db, logs, pids)
+        yield BenchStack(f"127.0.0.1:{port}", key, db, logs, pids, env, procs)
     finally:
         for proc in procs:
             proc.stop()

@@ -102,16 +102,22 @@ async def run(args: argparse.Namespace) -> None:
             echo_rate = rate
     finally:
         echo.terminate()
-    with bench_stack() as stack:
+    with bench_stack(server_processes=str(args.processes)) as stack:
         pids = {"server": stack.pids["server"], **{k: v for k, v in stack.pids.items() if k != "server"}}
-        async with grpc.aio.insecure_channel(stack.address) as channel:
-            stub = email_service_pb2_grpc.EmailServiceStub(channel)
+        pids.update(server_children(stack.pids["server"]))
+        # Several connections, as many clients would open: the kernel spreads
+        # connections (not calls) across server processes.
+        channels = [grpc.aio.insecure_channel(stack.address, options=[("grpc.use_local_subchannel_pool", 1)])
+                    for _ in range(args.channels)]
+        try:
+            stubs = [email_service_pb2_grpc.EmailServiceStub(channel) for channel in channels]
             request = pb.SendRequest(from_address="bench@example.com", to=["rcpt@example.com"], subject="bench",
                                      text_body="x" * 2000)
             metadata = (("x-api-key", stack.key),)
+            turn = iter(range(1 << 62))
 
             async def send() -> None:
-                await stub.Send(request, metadata=metadata)
+                await stubs[next(turn) % len(stubs)].Send(request, metadata=metadata)
 
             await closed_loop(send, 8, 1.0)  # warm up
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -126,6 +132,18 @@ async def run(args: argparse.Namespace) -> None:
                 achieved, lat = await open_loop(send, offered, args.seconds)
                 print(f"postwire Send    open {offered:6.0f}/s {achieved:7.0f}/s  {quantiles(lat)}")
                 print(f"  {usage(pids, before, time.perf_counter() - start)}")
+        finally:
+            for channel in channels:
+                await channel.close()
+
+
+def server_children(pid: int) -> dict[str, int]:
+    """The server's worker processes when it runs several (POSTWIRE_SERVER_PROCESSES)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return {}
+    return {f"server-{i}": int(child) for i, child in enumerate(children)}
 
 
 def main() -> None:
@@ -133,6 +151,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[100.0, 200.0])
+    parser.add_argument("--processes", type=int, default=2, help="server processes (POSTWIRE_SERVER_PROCESSES)")
+    parser.add_argument("--channels", type=int, default=8, help="client connections")
     asyncio.run(run(parser.parse_args()))
 
 

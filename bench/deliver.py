@@ -11,16 +11,20 @@ Needs PostgreSQL, RabbitMQ and Redis (make services) and smtp-sink/smtp-source
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from _stack import bench_stack, smtp_sink, wait_until
 from postfix_ref import postfix_relay_rate
 
-from postwire_client import Client
+import grpc
+from accept import rss_mb
+
+from postwire.v1 import email_service_pb2 as pb
+from postwire.v1 import email_service_pb2_grpc
 from tests.support.smtp import free_port
 
 
@@ -41,26 +45,75 @@ def reference(n: int, size: int) -> float:
         sink.terminate()
 
 
-def postwire(n: int, workers: int, size: int, threads: int) -> tuple[float, float]:
-    with bench_stack(workers, threads) as stack:
-        body = ("Lorem ipsum dolor sit amet. " * (size // 28 + 1))[:size]
-        clients = [Client(stack.address, stack.key) for _ in range(8)]
+async def _accept(stack, n: int, body: str, concurrency: int = 64, rate: float | None = None) -> float:  # noqa: ANN001
+    """Send n emails over gRPC (closed loop, or open loop at `rate`/s); returns emails/s."""
+    async with grpc.aio.insecure_channel(stack.address) as channel:
+        stub = email_service_pb2_grpc.EmailServiceStub(channel)
+        metadata = (("x-api-key", stack.key),)
 
-        def send(i: int) -> None:
-            clients[i % len(clients)].send(
-                from_address="bench@example.com", to=[f"rcpt{i}@example.com"], subject=f"bench {i}", text_body=body
-            )
+        async def one(i: int) -> None:
+            request = pb.SendRequest(from_address="bench@example.com", to=[f"rcpt{i}@example.com"],
+                                     subject=f"bench {i}", text_body=body)
+            await stub.Send(request, metadata=metadata, timeout=60)
 
         start = time.perf_counter()
-        with ThreadPoolExecutor(32) as pool:
-            list(pool.map(send, range(n)))
-        accepted = time.perf_counter() - start
+        if rate is None:
+            queue = iter(range(n))
+
+            async def client() -> None:
+                for i in queue:
+                    await one(i)
+
+            await asyncio.gather(*(client() for _ in range(concurrency)))
+        else:
+            tasks = []
+            for i in range(n):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*tasks)
+        return n / (time.perf_counter() - start)
+
+
+def _sent_span(stack) -> tuple[int, float]:  # noqa: ANN001
+    with stack.sql() as conn:
+        count, first, last = conn.execute(
+            "SELECT count(*), min(sent_at), max(sent_at) FROM emails WHERE status = 'sent'"
+        ).fetchone()
+    return count, (last - first).total_seconds()
+
+
+def postwire(n: int, workers: int, size: int, threads: int, rate: float, seconds: float) -> dict[str, float]:
+    """Delivery throughput: n emails accepted while no worker runs, then drained by
+    `workers` processes (emails/s between the first and the last SENT). Then latency:
+    emails offered at `rate`/s for `seconds` with the workers running, accept → SENT
+    percentiles from the server's own timestamps (created_at → sent_at)."""
+    body = ("Lorem ipsum dolor sit amet. " * (size // 28 + 1))[:size]
+    figures: dict[str, float] = {}
+    with bench_stack(0, threads, server_processes="2") as stack:
+        figures["accepted"] = asyncio.run(_accept(stack, n, body))
+        start = time.perf_counter()
+        stack.start_workers(workers)
         with stack.sql() as conn:
             wait_until(lambda: conn.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0] >= n)
-        delivered = time.perf_counter() - start
-        for client in clients:
-            client.close()
-        return n / accepted, n / delivered
+        figures["drain_wall"] = n / (time.perf_counter() - start)
+        count, span = _sent_span(stack)
+        figures["delivered"] = count / span
+        rss = {name: rss_mb(pid) for name, pid in stack.pids.items()}
+        figures["worker_rss"] = max(v for k, v in rss.items() if k.startswith("worker"))
+        figures["server_rss"] = rss["server"]
+        m = int(rate * seconds)
+        with stack.sql() as conn:
+            conn.execute("DELETE FROM events; DELETE FROM email_tags; DELETE FROM emails")
+        figures["offered"] = asyncio.run(_accept(stack, m, body, rate=rate))
+        with stack.sql() as conn:
+            wait_until(lambda: conn.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0] >= m)
+            lat = sorted(
+                r[0] * 1000
+                for r in conn.execute("SELECT extract(epoch FROM sent_at - created_at) FROM emails").fetchall()
+            )
+        for q in (50, 90, 99):
+            figures[f"p{q}"] = float(lat[min(len(lat) - 1, int(len(lat) * q / 100))])
+    return figures
 
 
 def main() -> None:
@@ -69,8 +122,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--rate", type=float, default=200.0, help="offered emails/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    accept_rate, deliver_rate = postwire(args.n, args.workers, args.size, args.threads)
+    f = postwire(args.n, args.workers, args.size, args.threads, args.rate, args.seconds)
+    deliver_rate = f["delivered"]
     ref = reference(args.n, args.size)
     port = free_port()
     sink = smtp_sink(port)
@@ -79,8 +135,11 @@ def main() -> None:
     finally:
         sink.terminate()
     print(f"emails: {args.n} x ~{args.size} B, {args.workers} workers x {args.threads} threads, {os.cpu_count()} cores")
-    print(f"postwire accepted:  {accept_rate:8.0f} emails/s")
-    print(f"postwire delivered: {deliver_rate:8.0f} emails/s (accept → SENT for all, end to end)")
+    print(f"postwire accepted:  {f['accepted']:8.0f} emails/s (backlog, no worker running)")
+    print(f"postwire delivered: {deliver_rate:8.0f} emails/s (first to last SENT; {f['drain_wall']:.0f}/s counting worker start-up)")
+    print(f"  RSS: server {f['server_rss']:.0f} MB, largest worker {f['worker_rss']:.0f} MB")
+    print(f"accept → SENT at {args.rate:.0f}/s offered ({f['offered']:.0f}/s achieved): "
+          f"p50 {f['p50']:.1f}  p90 {f['p90']:.1f}  p99 {f['p99']:.1f} ms")
     print(f"reference Postfix relaying to smtp-sink: {postfix:8.0f} emails/s (smtp-source → Postfix queue → sink)")
     print(f"reference smtp-source → smtp-sink (wire ceiling): {ref:8.0f} emails/s")
     print(f"ratio postwire/Postfix: {deliver_rate / postfix:.3f}   postwire/wire: {deliver_rate / ref:.3f}")

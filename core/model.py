@@ -103,6 +103,9 @@ class ClaimedEmail:
     recipients: dict[str, RecipientState]
     send_at: datetime | None = None
     test_mode: bool = False
+    # Looked up in the claim's transaction: which pending recipients are suppressed
+    # (None: not looked up).
+    suppressed: dict[str, str] | None = None
 
     @property
     def started_at(self) -> datetime:

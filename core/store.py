@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core import event_log
+from core import event_log, metrics
 from core.times import aware, utcnow
 from core.db import email_tags, emails, events, idempotency_keys
 from core.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -34,24 +34,31 @@ def recipients_to_json(recipients: dict[str, RecipientState]) -> dict[str, Any]:
 async def add_events(
     conn: AsyncConnection, account_id: int, email_id: int, new: Sequence[NewEvent], now: datetime
 ) -> None:
-    if new:
-        await conn.execute(
-            insert(events),
-            [
-                {
-                    "account_id": account_id,
-                    "email_id": email_id,
-                    "type": e.type.value,
-                    "occurred_at": now,
-                    "smtp_code": e.smtp_code,
-                    "smtp_message": e.smtp_message,
-                    "detail": e.detail,
-                    "recipient": e.recipient,
-                }
-                for e in new
-            ],
-        )
+    await append_events(conn, [(account_id, email_id, e) for e in new], now)
+
+
+async def append_events(conn: AsyncConnection, new: Sequence[tuple[int, int, NewEvent]], now: datetime) -> None:
+    """Insert (account id, email id, event) rows in one statement, count them for the
+    metrics when the transaction commits, and wake each account's streams (NOTIFY)."""
+    if not new:
+        return
+    await conn.execute(insert(events), [event_row(account_id, email_id, e, now) for account_id, email_id, e in new])
+    metrics.note_events(conn, [e for _, _, e in new])
+    for account_id in sorted({account_id for account_id, _, _ in new}):
         await event_log.notify(conn, account_id)
+
+
+def event_row(account_id: int, email_id: int, e: NewEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "email_id": email_id,
+        "type": e.type.value,
+        "occurred_at": now,
+        "smtp_code": e.smtp_code,
+        "smtp_message": e.smtp_message,
+        "detail": e.detail,
+        "recipient": e.recipient,
+    }
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,40 @@ class Accepted:
     replayed: bool = False  # an idempotent replay: nothing new was stored
 
 
+def _email_row(account_id: int, new: NewEmail, now: datetime) -> dict[str, Any]:
+    pending = Status.SCHEDULED if new.status is Status.SCHEDULED else Status.QUEUED
+    return {
+        "public_id": new.message_id,
+        "account_id": account_id,
+        "status": new.status.value,
+        "content": new.content,
+        "attempts": 0,
+        "last_error": "",
+        "created_at": now,
+        "updated_at": now,
+        "next_attempt_at": new.publish_after,
+        "send_at": new.send_at,
+        "expires_at": new.expires_at,
+        "recipients": recipients_to_json({r: RecipientState(pending) for r in new.recipients}),
+        "test_mode": new.test_mode,
+    }
+
+
+def _first_event(new: NewEmail) -> NewEvent:
+    if new.status is Status.SCHEDULED and new.send_at:
+        return NewEvent(EventType.SCHEDULED, detail=f"send at {new.send_at.isoformat()}")
+    return NewEvent(EventType.QUEUED)
+
+
+def _insert_ignoring_conflicts(conn: AsyncConnection, table: Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
 class Store:
     """Persistence used by the API: accounts, keys, emails and their events."""
 
@@ -91,77 +132,111 @@ class Store:
     # Emails -------------------------------------------------------------------------
 
     async def accept_email(self, account_id: int, new: NewEmail) -> Accepted:
-        """Store the email, its first event and its idempotency key in one transaction.
+        """Store one email; see accept_many."""
+        result = (await self.accept_many([(account_id, new)]))[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def accept_many(self, items: Sequence[tuple[int, NewEmail]]) -> list[Accepted | Exception]:
+        """Store emails (each with its first event, tags and idempotency key) in one
+        transaction: one commit for many concurrent Sends (group commit).
 
         A key already used (within 24 h) returns the original email when the request
-        is the same, and raises AlreadyExists when it differs; concurrent duplicates
-        are serialised by the key's primary key.
+        is the same, and AlreadyExists when it differs. Keys are inserted with ON
+        CONFLICT DO NOTHING in a fixed order, so a key another transaction is writing
+        waits for it (no deadlock between batches); the email of a key that lost is
+        removed before commit. When a batch fails on one bad row, each email is
+        stored on its own so the others are not refused with it.
         """
-        now = utcnow()
         try:
             async with self.engine.begin() as conn:
-                if new.idempotency_key:
-                    await conn.execute(
-                        delete(idempotency_keys).where(
-                            idempotency_keys.c.account_id == account_id,
-                            idempotency_keys.c.key == new.idempotency_key,
-                            idempotency_keys.c.created_at < now - IDEMPOTENCY_TTL,
-                        )
-                    )
-                email_id = await self._insert_email(conn, account_id, new, now)
-                if new.idempotency_key:
-                    await conn.execute(
-                        insert(idempotency_keys).values(
-                            account_id=account_id,
-                            key=new.idempotency_key,
-                            fingerprint=new.fingerprint,
-                            email_id=email_id,
-                            created_at=now,
-                        )
-                    )
+                stored = await self._insert_many(conn, items, utcnow())
         except IntegrityError:
-            if not new.idempotency_key:
+            if len(items) == 1:
                 raise
-            return await self._replay(account_id, new)
-        return Accepted(email_id, new.message_id, new.status)
+            return [await self._accept_alone(account_id, new) for account_id, new in items]
+        results: list[Accepted | Exception] = []
+        for (account_id, new), accepted in zip(items, stored):
+            if accepted is None:
+                try:
+                    accepted = await self._replay(account_id, new)
+                except Exception as exc:  # AlreadyExists, FailedPrecondition
+                    results.append(exc)
+                    continue
+            results.append(accepted)
+        return results
 
-    async def _insert_email(self, conn: AsyncConnection, account_id: int, new: NewEmail, now: datetime) -> int:
-        pending = Status.SCHEDULED if new.status is Status.SCHEDULED else Status.QUEUED
-        email_id = int(
-            (
-                await conn.execute(
-                    insert(emails)
-                    .values(
-                        public_id=new.message_id,
-                        account_id=account_id,
-                        status=new.status.value,
-                        content=new.content,
-                        attempts=0,
-                        last_error="",
-                        created_at=now,
-                        updated_at=now,
-                        next_attempt_at=new.publish_after,
-                        send_at=new.send_at,
-                        expires_at=new.expires_at,
-                        recipients=recipients_to_json({r: RecipientState(pending) for r in new.recipients}),
-                        test_mode=new.test_mode,
-                    )
-                    .returning(emails.c.id)
-                )
-            ).scalar_one()
-        )
-        tags = sorted(set(new.content.get("tags", []) or []))  # type: ignore[call-overload]
-        if tags:
+    async def _accept_alone(self, account_id: int, new: NewEmail) -> Accepted | Exception:
+        try:
+            return await self.accept_email(account_id, new)
+        except Exception as exc:
+            return exc
+
+    async def _insert_many(
+        self, conn: AsyncConnection, items: Sequence[tuple[int, NewEmail]], now: datetime
+    ) -> list[Accepted | None]:
+        """Insert the batch; None marks an email whose idempotency key was taken (a replay)."""
+        keys: dict[tuple[int, str], int] = {}  # (account, key) → index of its first use
+        replays: set[int] = set()
+        for index, (account_id, new) in enumerate(items):
+            if new.idempotency_key:
+                if (account_id, new.idempotency_key) in keys:
+                    replays.add(index)
+                else:
+                    keys[(account_id, new.idempotency_key)] = index
+        if keys:
             await conn.execute(
-                insert(email_tags), [{"email_id": email_id, "tag": t, "account_id": account_id} for t in tags]
+                delete(idempotency_keys).where(
+                    tuple_(idempotency_keys.c.account_id, idempotency_keys.c.key).in_(list(keys)),
+                    idempotency_keys.c.created_at < now - IDEMPOTENCY_TTL,
+                )
             )
-        first = (
-            NewEvent(EventType.SCHEDULED, detail=f"send at {new.send_at.isoformat()}")
-            if new.status is Status.SCHEDULED and new.send_at
-            else NewEvent(EventType.QUEUED)
-        )
-        await add_events(conn, account_id, email_id, [first], now)
-        return email_id
+        fresh = [index for index in range(len(items)) if index not in replays]
+        ids = (
+            await conn.execute(
+                insert(emails).returning(emails.c.id, sort_by_parameter_order=True),
+                [_email_row(*items[index], now) for index in fresh],
+            )
+        ).scalars().all()
+        email_ids = dict(zip(fresh, (int(i) for i in ids)))
+        if keys:
+            ordered = sorted(keys.items())  # one lock order for every batch
+            statement = _insert_ignoring_conflicts(conn, idempotency_keys).returning(
+                idempotency_keys.c.account_id, idempotency_keys.c.key
+            )
+            won = {
+                (row.account_id, row.key)
+                for row in await conn.execute(
+                    statement,
+                    [
+                        {
+                            "account_id": account_id,
+                            "key": key,
+                            "fingerprint": items[index][1].fingerprint,
+                            "email_id": email_ids[index],
+                            "created_at": now,
+                        }
+                        for (account_id, key), index in ordered
+                    ],
+                )
+            }
+            lost = [index for (account_id, key), index in ordered if (account_id, key) not in won]
+            if lost:
+                replays.update(lost)
+                await conn.execute(delete(emails).where(emails.c.id.in_([email_ids.pop(i) for i in lost])))
+        tags = [
+            {"email_id": email_ids[index], "tag": tag, "account_id": items[index][0]}
+            for index in email_ids
+            for tag in sorted(set(items[index][1].content.get("tags", []) or []))  # type: ignore[call-overload]
+        ]
+        if tags:
+            await conn.execute(insert(email_tags), tags)
+        await append_events(conn, [(items[i][0], email_id, _first_event(items[i][1])) for i, email_id in email_ids.items()], now)
+        return [
+            None if index in replays else Accepted(email_ids[index], items[index][1].message_id, items[index][1].status)
+            for index in range(len(items))
+        ]
 
     async def _replay(self, account_id: int, new: NewEmail) -> Accepted:
         async with self.engine.connect() as conn:

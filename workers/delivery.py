@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import aiosmtplib
 
+from core import context
 from core.addresses import ascii_email
 from core.content import EmailContent, content_from_dict
 from core.db import database_errors_as_unavailable
@@ -122,6 +123,7 @@ class Deliverer:
         if claimed is None:
             log.info("email %s not claimable (done, deferred or held elsewhere)", email_id)
             return None
+        context.bind_email(claimed.message_id, claimed.account_id)  # for this attempt's log lines
         try:
             return await self._attempt(claimed, lease_end)
         except Exception:
@@ -148,7 +150,9 @@ class Deliverer:
         attempt = Attempt(claimed, content, lease_end)
         if claimed.expires_at and utcnow() >= claimed.expires_at:
             return await self._give_up(claimed, attempt, "expired before it could be delivered")
-        suppressed = await self._durably("suppression check", lease_end, lambda: self.store.suppressed(claimed.account_id, attempt.pending()))
+        suppressed = claimed.suppressed
+        if suppressed is None:  # not looked up with the claim
+            suppressed = await self._durably("suppression check", lease_end, lambda: self.store.suppressed(claimed.account_id, attempt.pending()))
         for address, reason in suppressed.items():
             attempt.set(address, Status.SUPPRESSED, EventType.SUPPRESSED, detail=f"on the suppression list: {reason}")
         pending = attempt.pending()

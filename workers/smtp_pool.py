@@ -20,6 +20,11 @@ from core.settings import RelaySettings
 
 log = logging.getLogger(__name__)
 
+# A pooled connection whose last transaction ended this recently is reused without
+# the RSET round trip that otherwise proves it is still alive: the relay has just
+# answered 250 on it, and a new transaction may follow a completed one (RFC 5321 4.1.4).
+FRESH_SECONDS = 1.0
+
 TLS_MODES = ("none", "starttls", "implicit")
 
 
@@ -53,7 +58,8 @@ class RelayPool:
         self._closed = False
 
     async def acquire(self) -> Connection:
-        """A ready connection (reused after a successful RSET, or new); holds a slot
+        """A ready connection (reused, after a successful RSET unless it finished a
+        transaction less than FRESH_SECONDS ago; or new); holds a slot
         until `release`. Raises connect, TLS, EHLO and AUTH errors."""
         await self._slots.acquire()
         try:
@@ -91,6 +97,8 @@ class RelayPool:
             if not conn.client.is_connected:
                 conn.client.close()
                 continue
+            if time.monotonic() - conn.last_used < FRESH_SECONDS:
+                return conn  # its last transaction just ended with 250: the session is ready
             try:
                 await conn.client.rset()
             except (aiosmtplib.SMTPException, OSError) as exc:

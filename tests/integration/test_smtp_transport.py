@@ -18,6 +18,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from core.settings import RelaySettings, Settings
 from tests.support.smtp import free_port
+from workers import smtp_pool
 from workers.smtp import SmtpTransport, SmtpUtf8Unsupported
 
 BODY = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
@@ -147,7 +148,8 @@ async def send(t: SmtpTransport, recipients: list[str] | None = None, **kw: Any)
 # Pooling
 
 
-async def test_one_connection_carries_several_messages_with_rset_between(smtpd, transport) -> None:
+async def test_one_connection_carries_several_messages_with_rset_between(smtpd, transport, monkeypatch) -> None:
+    monkeypatch.setattr(smtp_pool, "FRESH_SECONDS", 0.0)
     server = smtpd()
     t = transport(server.relay())
     for _ in range(3):
@@ -156,6 +158,14 @@ async def test_one_connection_carries_several_messages_with_rset_between(smtpd, 
     assert len(server.handler.delivered) == 3
     assert server.handler.connections == 1
     assert server.handler.rsets == 2
+
+
+async def test_a_connection_that_just_delivered_is_reused_without_rset(smtpd, transport) -> None:
+    server = smtpd()
+    t = transport(server.relay())
+    for _ in range(3):
+        assert (await send(t)).data_code == 250
+    assert (server.handler.connections, server.handler.rsets, len(server.handler.delivered)) == (1, 0, 3)
 
 
 async def test_messages_per_connection_are_capped(smtpd, transport) -> None:
@@ -188,7 +198,8 @@ async def test_reconnects_after_the_server_closed_the_connection(smtpd, transpor
     assert server.handler.connections == 2
 
 
-async def test_a_failed_rset_discards_the_pooled_connection(smtpd, transport) -> None:
+async def test_a_failed_rset_discards_the_pooled_connection(smtpd, transport, monkeypatch) -> None:
+    monkeypatch.setattr(smtp_pool, "FRESH_SECONDS", 0.0)
     server = smtpd(Handler(rset_replies=["421 4.3.2 shutting down"]))
     t = transport(server.relay())
     await send(t)
