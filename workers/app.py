@@ -16,7 +16,8 @@ from core.queue import DELIVER_ACTOR, RETRIES_EXHAUSTED_ACTOR, deliver_queue, ma
 from core.settings import Settings
 from workers.delivery import Deliverer, RetryPolicy
 from workers.limits import DomainLimiter
-from workers.smtp import SmtpTransport
+from workers.log_context import LogContext
+from workers.metrics import MessageMetrics, MeteredTransport, WorkerMetrics
 from workers.webhook_actor import register_webhook_actors
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class WorkerApp:
             settings = self.settings
             self._deliverer = Deliverer(
                 DeliveryStore(make_engine(settings.database_url)),
-                SmtpTransport(settings),
+                MeteredTransport(settings),  # an SmtpTransport that counts attempts
                 DomainLimiter(settings),
                 DeadLetters(settings),
                 settings.message_id_domain,
@@ -93,6 +94,8 @@ class WorkerProcess:
     def __init__(self, settings: Settings, broker: dramatiq.Broker | None = None) -> None:
         self.settings = settings
         self.broker = broker or make_broker(settings)
+        for middleware in (LogContext(), MessageMetrics()):
+            self.broker.add_middleware(middleware)
         WorkerApp(settings, self.broker).register()
         self.worker = dramatiq.Worker(self.broker, worker_threads=settings.worker_threads, worker_timeout=100)
 
@@ -108,8 +111,11 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
     """Serve until `stop` is set."""
     process = WorkerProcess(settings)
     process.start()
+    metrics = WorkerMetrics(settings)
+    metrics.start()
     log.info("worker started (queue %s)", deliver_queue(settings))
     try:
         stop.wait()
     finally:
         process.stop()
+        metrics.stop()

@@ -17,6 +17,7 @@ from core.times import utcnow
 from core.webhook_delivery_store import ClaimedDelivery, WebhookDeliveryStore
 from core.webhook_signing import SecretBox, webhook_headers
 from core.webhook_store import ENABLED
+from workers.metrics import webhook_attempt
 from workers.webhook_outcome import WebhookRetryPolicy, classify, decide
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class WebhookSender:
             status_code=status_code, latency_ms=latency_ms, error=error,
         )
         recorded = await self.store.finish(claimed, outcome)
+        webhook_attempt(recorded, status_code)
         log.info("webhook %s to endpoint %s attempt %d: %s (%s, %d ms)", claimed.webhook_id,
                  claimed.endpoint_public_id, claimed.attempts, recorded, status_code or error, latency_ms)
         return recorded
