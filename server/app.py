@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import dramatiq
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from core.db import make_engine
 from core.key_store import KeyStore
 from core.keys import KeyManager
+from core.metrics import MetricsEndpoint
 from core.notify import make_notifier
 from core.queue import Publisher, WebhookPublisher, make_broker
 from core.ratelimit import LocalRateLimiter, LocalStreamSlots, RedisRateLimiter, RedisStreamSlots
@@ -26,9 +27,12 @@ from core.webhooks import WebhookManager, WebhookPolicy
 from postwire.v1 import email_service_pb2, email_service_pb2_grpc, key_service_pb2, key_service_pb2_grpc
 from postwire.v1 import webhook_service_pb2, webhook_service_pb2_grpc
 from server.auth import AuthInterceptor
+from server.health import HealthMonitor
 from server.interceptors import ErrorInterceptor
 from server.key_servicer import KeyServicer
+from server.metrics import MetricsInterceptor
 from server.ratelimit import Defaults, RateLimitInterceptor
+from server.request_id import RequestContextInterceptor
 from server.servicer import EmailServicer
 from server.webhook_servicer import WebhookServicer
 
@@ -52,9 +56,10 @@ class Server:
         self.broker = broker or make_broker(settings)
         self.owns_broker = broker is None
         self.notifier = make_notifier(settings.database_url)
+        self.publishers = (Publisher(self.broker, settings), WebhookPublisher(self.broker, settings))
         self.service = EmailService(
             self.store,
-            Publisher(self.broker, settings),
+            self.publishers[0],
             notifier=self.notifier,
             poll_interval=settings.stream_poll_interval,
             heartbeat_interval=settings.stream_heartbeat_seconds,
@@ -71,6 +76,8 @@ class Server:
             self.limiter, self.slots = LocalRateLimiter(), LocalStreamSlots()  # type: ignore[assignment]
 
         interceptors: list[grpc.aio.ServerInterceptor] = [
+            RequestContextInterceptor(settings.log_requests),
+            MetricsInterceptor(),
             ErrorInterceptor(),
             AuthInterceptor(
                 self.keys, self.limiter, settings.auth_failures_per_minute, frozenset(settings.trusted_proxies)
@@ -104,14 +111,16 @@ class Server:
         self.webhooks = WebhookManager(
             WebhookStore(engine),
             SecretBox(settings.secret_key.get_secret_value()),
-            WebhookPublisher(self.broker, settings).publish,
+            self.publishers[1].publish,
             WebhookPolicy(settings.webhook_allow_private, timedelta(seconds=settings.webhook_secret_overlap_seconds)),
         )
         webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(self.webhooks), self.grpc)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        self.monitor: HealthMonitor | None = None
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc)
         self.port = self.grpc.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port, "server")
 
     @property
     def address(self) -> str:
@@ -119,14 +128,19 @@ class Server:
 
     async def start(self) -> None:
         await self.notifier.start()
+        # SERVING only while PostgreSQL and RabbitMQ answer (server/health.py); the
+        # first probe runs before the port opens, so health is never claimed unchecked.
+        self.monitor = HealthMonitor.for_settings(self.settings, self.health, SERVICE_NAMES)
+        await self.monitor.start()
         await self.grpc.start()
-        for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.metrics.start()
         log.info("gRPC listening on %s", self.address)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting calls, end streams with UNAVAILABLE (clients resume from their
         last cursor), let unary calls finish within `grace` seconds."""
+        if self.monitor is not None:  # NOT_SERVING from now on: balancers route elsewhere
+            await self.monitor.stop()
         self.service.shut_down()
         await self.grpc.stop(grace)
         await self.service.close()
@@ -136,5 +150,8 @@ class Server:
             close = getattr(closable, "close", None)
             if close is not None:
                 await close()
+        for publisher in self.publishers:
+            await publisher.close()
         if self.owns_broker:
             self.broker.close()
+        self.metrics.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -34,8 +35,13 @@ _PASS_THROUGH = (grpc.aio.AbortError, grpc.aio.UsageError, asyncio.CancelledErro
 
 
 def wrap(handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, around: Around) -> grpc.RpcMethodHandler:
-    streaming = bool(handler.response_streaming)
-    return wrap_server_method_handler(lambda behavior: around(behavior, streaming, details), handler)
+    def wrapped(behavior: Behavior) -> Behavior:
+        # A streaming handler that writes with context.write and returns None (grpc_health's
+        # Watch) is a coroutine, not an async generator: it is wrapped like a unary one.
+        streaming = bool(handler.response_streaming) and inspect.isasyncgenfunction(behavior)
+        return around(behavior, streaming, details)
+
+    return wrap_server_method_handler(wrapped, handler)
 
 
 def before(check: Callable[[Any, grpc.aio.ServicerContext, grpc.HandlerCallDetails], Awaitable[None]]) -> Around:
