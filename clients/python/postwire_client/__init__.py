@@ -1,23 +1,68 @@
-"""Python client for Postwire: a thin typed wrapper over the generated gRPC stubs."""
+"""Python client for Postwire: typed sync (`Client`) and asyncio (`AsyncClient`) clients
+over the generated gRPC stubs, with one exception class per gRPC status and automatic
+retries (see postwire_client.errors and postwire_client.retry)."""
 
-from postwire_client.sdk import (
+from postwire_client.aio import AsyncClient, EventStream
+from postwire_client.errors import (
+    Aborted,
+    AlreadyExists,
     AlreadyExistsError,
-    Client,
+    Cancelled,
+    DataLoss,
+    DeadlineExceeded,
+    FailedPrecondition,
     FailedPreconditionError,
+    FieldViolation,
+    Internal,
+    InvalidArgument,
     InvalidArgumentError,
+    NotFound,
     NotFoundError,
+    OutOfRange,
+    PermissionDenied,
     PostwireError,
+    ResourceExhausted,
+    Unauthenticated,
     UnauthenticatedError,
+    Unavailable,
     UnavailableError,
+    Unimplemented,
+    Unknown,
 )
+from postwire_client.retry import NO_RETRY, RetryPolicy, new_idempotency_key
+from postwire_client.sdk import Client, SendFields, attachment
 
 __all__ = [
+    "Aborted",
+    "AlreadyExists",
     "AlreadyExistsError",
+    "AsyncClient",
+    "Cancelled",
     "Client",
+    "DataLoss",
+    "DeadlineExceeded",
+    "EventStream",
+    "FailedPrecondition",
     "FailedPreconditionError",
+    "FieldViolation",
+    "Internal",
+    "InvalidArgument",
     "InvalidArgumentError",
+    "NO_RETRY",
+    "NotFound",
     "NotFoundError",
+    "OutOfRange",
+    "PermissionDenied",
     "PostwireError",
+    "ResourceExhausted",
+    "RetryPolicy",
+    "SendFields",
+    "Unauthenticated",
     "UnauthenticatedError",
+    "Unavailable",
     "UnavailableError",
+    "Unimplemented",
+    "Unknown",
+    "attachment",
+    "new_idempotency_key",
 ]

@@ -15,21 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from google.protobuf import json_format
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from postwire.v1 import event_pb2
+from postwire_client.client_cli import ClientSettings, add_commands
 
 if TYPE_CHECKING:  # server-side settings are imported lazily: client commands stay light
     from core.settings import Settings
 
-
-class ClientSettings(BaseSettings):
-    """Where the CLI's client commands connect, and with which key."""
-
-    model_config = SettingsConfigDict(env_prefix="POSTWIRE_", extra="ignore")
-    address: str = "127.0.0.1:50051"
-    api_key: str = ""
+__all__ = ["ClientSettings", "build_parser", "main"]
 
 
 def _server_settings() -> Settings:
@@ -38,8 +29,36 @@ def _server_settings() -> Settings:
     return Settings()
 
 
+def _serving_settings() -> Settings:
+    """Settings for server, worker and scheduler: they refuse to start with a missing,
+    empty or weak POSTWIRE_SECRET_KEY (`postwire dev` makes and keeps its own)."""
+    from pydantic import ValidationError
+
+    from postwire_client.check import GENERATE_HINT, secret_key_problem, settings_errors
+
+    try:
+        settings = _server_settings()
+    except ValidationError as exc:
+        raise SystemExit("error: " + "\nerror: ".join(settings_errors(exc))) from None
+    problem = secret_key_problem(settings.secret_key.get_secret_value())
+    if problem:
+        raise SystemExit(f"error: POSTWIRE_SECRET_KEY {problem}; {GENERATE_HINT}")
+    return settings
+
+
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """POSTWIRE_LOG_FORMAT and POSTWIRE_LOG_LEVEL (core/logs.py). Only those two are read
+    here: the command builds, and checks, the full settings itself."""
+    from pydantic import ValidationError
+
+    from core.logs import setup_logging
+    from core.settings import Settings
+
+    try:
+        settings = Settings(secret_key="not-needed-for-logging")  # type: ignore[arg-type]
+        setup_logging(settings.log_format, settings.log_level)
+    except ValidationError:  # the command's own settings check names the culprit
+        setup_logging()
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
 
 
@@ -55,33 +74,22 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
-    from server.app import Server
+    from server.main import run_server
 
+    settings = _serving_settings()
     _logging()
-    settings = _server_settings()
-
-    async def serve() -> None:
-        server = Server(settings)
-        await server.start()
-        print(f"listening on {server.address}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.stop()
-
-    asyncio.run(serve())
+    run_server(settings, _logging)
     return 0
 
 
 def _serve_until_signal(run: Callable[[Settings, threading.Event], None]) -> int:
     """Run a blocking service (worker, scheduler) until SIGINT or SIGTERM."""
+    settings = _serving_settings()
     _logging()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    run(_server_settings(), stop)
+    run(settings, stop)
     return 0
 
 
@@ -131,6 +139,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     upgrade(_server_settings().database_url)
     print("database schema is up to date")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from postwire_client.check import main
+
+    return main(args)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -223,120 +237,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-# Client commands ------------------------------------------------------------------------
-
-
-def _client(args: argparse.Namespace):  # noqa: ANN202
-    from postwire_client.sdk import Client
-
-    settings = ClientSettings()
-    key = args.api_key or settings.api_key
-    dev_key = Path(".postwire/dev-api-key")
-    if not key and dev_key.exists():
-        key = dev_key.read_text().strip()
-    return Client(args.address or settings.address, key)
-
-
-def _pairs(values: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for value in values:
-        name, sep, val = value.partition("=")
-        if not sep:
-            raise SystemExit(f"{flag} takes NAME=VALUE, got {value!r}")
-        out[name] = val
-    return out
-
-
-def _read(value: str | None) -> str:
-    """A body flag's value, or a file's contents for @path."""
-    if value and value.startswith("@"):
-        return Path(value[1:]).read_text()
-    return value or ""
-
-
-def _attachment(spec: str, inline: bool):  # noqa: ANN202
-    """PATH[:CONTENT_TYPE] (inline: PATH:CONTENT_ID[:CONTENT_TYPE])."""
-    import mimetypes
-
-    from postwire.v1 import email_pb2
-
-    parts = spec.split(":")
-    path = Path(parts[0])
-    content_id = parts[1] if inline and len(parts) > 1 else ""
-    rest = parts[2:] if inline else parts[1:]
-    content_type = rest[0] if rest else (mimetypes.guess_type(path.name)[0] or "application/octet-stream")
-    return email_pb2.Attachment(
-        filename=path.name, content_type=content_type, content=path.read_bytes(), content_id=content_id
-    )
-
-
-def _timestamp(value: str | None):  # noqa: ANN202
-    from datetime import datetime
-
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    if not value:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(datetime.fromisoformat(value))
-    return ts
-
-
-def cmd_send(args: argparse.Namespace) -> int:
-    extra = {}
-    if args.send_at:
-        extra["send_at"] = _timestamp(args.send_at)
-    if args.expires_at:
-        extra["expires_at"] = _timestamp(args.expires_at)
-    with _client(args) as client:
-        response = client.send(
-            from_address=args.from_address,
-            to=args.to,
-            cc=args.cc,
-            bcc=args.bcc,
-            reply_to=args.reply_to or "",
-            subject=args.subject or "",
-            text_body=_read(args.text),
-            html_body=_read(args.html),
-            headers=_pairs(args.header, "--header"),
-            tags=args.tag,
-            metadata=_pairs(args.meta, "--meta"),
-            attachments=[_attachment(a, False) for a in args.attach] + [_attachment(a, True) for a in args.inline],
-            idempotency_key=args.idempotency_key or "",
-            **extra,
-        )
-    print(response.message_id)
-    return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        response = client.get_status(args.message_id)
-    print(json_format.MessageToJson(response, preserving_proto_field_name=True))
-    return 0
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        response = client.cancel_scheduled(args.message_id)
-    print(json_format.MessageToJson(response, preserving_proto_field_name=True))
-    return 0
-
-
-def cmd_events(args: argparse.Namespace) -> int:
-    types = [event_pb2.EventType.Value(t if t.startswith("EVENT_TYPE_") else f"EVENT_TYPE_{t.upper()}") for t in args.type]
-    with _client(args) as client:
-        filters = {"message_ids": args.message_id, "types": types, "tags": args.tag, "from_now": args.from_now}
-        if args.follow:  # resumes by cursor after disconnects and server restarts
-            events = client.follow_events(after=args.after or "", **filters)
-        else:
-            events = client.stream_events(after=args.after or "", idle_timeout=1.0, **filters)
-        try:
-            for event in events:
-                print(json_format.MessageToJson(event, preserving_proto_field_name=True, indent=None), flush=True)
-        except KeyboardInterrupt:
-            pass
-    return 0
+# Client commands (send, status, cancel, events) live in postwire_client.client_cli.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "config", help="print the effective POSTWIRE_* settings (NAME=value, secrets masked)"
     ).set_defaults(func=cmd_config)
+    check = sub.add_parser(
+        "check", help="check the deployment: database schema, RabbitMQ, Redis, SMTP relays, secret key (exit 1 on failure)"
+    )
+    from postwire_client.check import add_arguments
+
+    add_arguments(check)
+    check.set_defaults(func=cmd_check)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create an API key and print it once")
@@ -381,46 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--account", default="default")
     revoke.set_defaults(func=cmd_keys_revoke)
 
-    def client_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--address", default="", help="gRPC address (POSTWIRE_ADDRESS)")
-        p.add_argument("--api-key", default="", help="API key (POSTWIRE_API_KEY)")
-        return p
-
-    send = client_flags(sub.add_parser("send", help="send an email"))
-    send.add_argument("--from", dest="from_address", required=True)
-    send.add_argument("--to", action="append", default=[])
-    send.add_argument("--cc", action="append", default=[])
-    send.add_argument("--bcc", action="append", default=[])
-    send.add_argument("--reply-to")
-    send.add_argument("--subject")
-    send.add_argument("--text", help="plain-text body, or @file")
-    send.add_argument("--html", help="HTML body, or @file")
-    send.add_argument("--header", action="append", default=[], metavar="NAME=VALUE")
-    send.add_argument("--tag", action="append", default=[])
-    send.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
-    send.add_argument("--attach", action="append", default=[], metavar="PATH[:TYPE]")
-    send.add_argument("--inline", action="append", default=[], metavar="PATH:CONTENT_ID[:TYPE]")
-    send.add_argument("--send-at", help="ISO 8601 time with offset, e.g. 2026-12-01T09:00:00+00:00")
-    send.add_argument("--expires-at", help="ISO 8601 time with offset; undelivered by then → FAILED")
-    send.add_argument("--idempotency-key", help="makes retrying this send safe (24 h)")
-    send.set_defaults(func=cmd_send)
-
-    cancel = client_flags(sub.add_parser("cancel", help="cancel a scheduled email"))
-    cancel.add_argument("message_id")
-    cancel.set_defaults(func=cmd_cancel)
-
-    status = client_flags(sub.add_parser("status", help="show an email's status and events"))
-    status.add_argument("message_id")
-    status.set_defaults(func=cmd_status)
-
-    events = client_flags(sub.add_parser("events", help="print events (NDJSON); --follow to keep streaming"))
-    events.add_argument("--follow", action="store_true")
-    events.add_argument("--after", help="resume after this cursor")
-    events.add_argument("--message-id", action="append", default=[])
-    events.add_argument("--type", action="append", default=[], help="e.g. sent, bounced")
-    events.add_argument("--tag", action="append", default=[], help="only emails with this tag")
-    events.add_argument("--from-now", action="store_true", help="skip stored events")
-    events.set_defaults(func=cmd_events)
+    add_commands(sub)
     return parser
 
 
@@ -429,12 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except Exception as exc:
-        from postwire_client.sdk import PostwireError
+        from postwire_client.errors import PostwireError
 
         if isinstance(exc, PostwireError):
             print(f"error: {exc.code.name}: {exc.message}", file=sys.stderr)
             for field, description in exc.violations:
                 print(f"  {field}: {description}", file=sys.stderr)
+            if exc.retry_after is not None:
+                print(f"  retry after {exc.retry_after:g} s", file=sys.stderr)
             return 1
         raise
 

@@ -1,86 +1,126 @@
-"""Synchronous client: typed exceptions per gRPC status, like google.api_core.exceptions."""
+"""Synchronous client over the generated stubs (postwire.v1): typed exceptions per gRPC
+status (postwire_client.errors), automatic retries (postwire_client.retry), and event
+streams that resume by cursor. `postwire_client.aio.AsyncClient` is the asyncio twin.
+"""
 
 from __future__ import annotations
 
+import logging
+import mimetypes
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypedDict, TypeVar, Unpack, cast
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from postwire.v1 import email_pb2, email_service_pb2_grpc, event_pb2
 from postwire.v1 import email_service_pb2 as pb
-from postwire.v1 import email_service_pb2_grpc, event_pb2
+from postwire_client.errors import (  # noqa: F401  (the old names, re-exported)
+    AlreadyExistsError,
+    FailedPrecondition,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PostwireError,
+    UnauthenticatedError,
+    UnavailableError,
+    from_rpc_error,
+)
+from postwire_client.retry import (
+    CHANNEL_OPTIONS,
+    DEFAULT_RETRY,
+    RESUMABLE,
+    RetryPolicy,
+    new_idempotency_key,
+    reconnect_delay,
+)
+
+log = logging.getLogger("postwire_client")
+T = TypeVar("T")
+
+# Kept for code written against the first SDK (tests/chaos uses it).
+_translate = from_rpc_error
 
 
-class PostwireError(Exception):
-    """An RPC failed; `code` is the gRPC status code, `violations` any field errors."""
+class SendFields(TypedDict, total=False):
+    """The keyword arguments of `send`: the fields of `SendRequest`, with friendlier types."""
 
-    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
-
-    def __init__(self, message: str, violations: Sequence[tuple[str, str]] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.violations = list(violations)
-
-
-class InvalidArgumentError(PostwireError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
-
-
-class UnauthenticatedError(PostwireError):
-    code = grpc.StatusCode.UNAUTHENTICATED
-
-
-class NotFoundError(PostwireError):
-    code = grpc.StatusCode.NOT_FOUND
+    from_address: str
+    to: Sequence[str]
+    cc: Sequence[str]
+    bcc: Sequence[str]
+    reply_to: str
+    subject: str
+    text_body: str
+    html_body: str
+    headers: Mapping[str, str]
+    tags: Sequence[str]
+    metadata: Mapping[str, str]
+    attachments: Sequence[email_pb2.Attachment]
+    send_at: datetime | Timestamp | None
+    expires_at: datetime | Timestamp | None
+    idempotency_key: str | None
 
 
-class UnavailableError(PostwireError):
-    code = grpc.StatusCode.UNAVAILABLE
-
-
-class AlreadyExistsError(PostwireError):
-    code = grpc.StatusCode.ALREADY_EXISTS
-
-
-class FailedPreconditionError(PostwireError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
-
-
-# Codes after which following a stream reconnects and resumes.
-RESUMABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL,
-                       grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED})
-
-_BY_CODE = {
-    cls.code: cls
-    for cls in (
-        InvalidArgumentError,
-        UnauthenticatedError,
-        NotFoundError,
-        UnavailableError,
-        AlreadyExistsError,
-        FailedPreconditionError,
+def attachment(
+    path: str | Path, content_type: str | None = None, *, filename: str | None = None, content_id: str = ""
+) -> email_pb2.Attachment:
+    """An attachment read from a file; the content type is guessed from its name when not
+    given. With `content_id`, an inline part the HTML references as `cid:<content_id>`."""
+    path = Path(path)
+    guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return email_pb2.Attachment(
+        filename=filename or path.name, content_type=content_type or guessed, content=path.read_bytes(),
+        content_id=content_id,
     )
-}
 
 
-def _translate(error: grpc.RpcError) -> PostwireError:
-    violations: list[tuple[str, str]] = []
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations += [(v.field, v.description) for v in bad.field_violations]
-    cls = _BY_CODE.get(error.code(), PostwireError)
-    exc = cls(error.details() or error.code().name, violations)
-    if cls is PostwireError:
-        exc.code = error.code()
-    return exc
+def _timestamp(value: datetime | Timestamp | None) -> Timestamp | None:
+    if value is None or isinstance(value, Timestamp):
+        return value
+    if value.tzinfo is None:
+        raise ValueError("send_at/expires_at need a timezone-aware datetime")
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def build_send_request(
+    request: pb.SendRequest | None, fields: SendFields, *, auto_idempotency_key: bool
+) -> pb.SendRequest:
+    """A SendRequest from `request` or keyword fields, with an idempotency key made up
+    when none is given (unless `auto_idempotency_key` is off)."""
+    if request is not None and fields:
+        raise TypeError("pass either a SendRequest or keyword fields, not both")
+    if request is None:
+        values: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+        for name in ("send_at", "expires_at"):
+            if name in values:
+                values[name] = _timestamp(values[name])
+        for name in ("to", "cc", "bcc", "tags", "attachments"):
+            if name in values:
+                values[name] = list(values[name])
+        request = pb.SendRequest(**values)
+    else:
+        copy = pb.SendRequest()
+        copy.CopyFrom(request)
+        request = copy
+    if not request.idempotency_key and auto_idempotency_key:
+        request.idempotency_key = new_idempotency_key()
+    return request
+
+
+def stream_request(
+    after: str, message_ids: Sequence[str], types: Sequence[int], tags: Sequence[str], from_now: bool
+) -> pb.StreamEventsRequest:
+    return pb.StreamEventsRequest(
+        after=after, message_ids=list(message_ids), types=cast(Any, list(types)), tags=list(tags), from_now=from_now
+    )
 
 
 def _drain(call: Any, items: queue.Queue[Any], idle_timeout: float | None) -> Iterator[event_pb2.Event]:
@@ -95,19 +135,44 @@ def _drain(call: Any, items: queue.Queue[Any], idle_timeout: float | None) -> It
             if isinstance(item, grpc.RpcError):
                 if item.code() == grpc.StatusCode.CANCELLED:
                     return
-                raise _translate(item)
+                raise from_rpc_error(item)
             yield item
     finally:
         call.cancel()
 
 
 class Client:
-    """`Client("127.0.0.1:50051", api_key)`; use as a context manager to close the channel."""
+    """A blocking client: `Client("127.0.0.1:50051", api_key)`; use it as a context manager
+    (or call `close()`) to close the channel. Thread-safe.
 
-    def __init__(self, address: str, api_key: str) -> None:
-        self.channel = grpc.insecure_channel(address)
+    `timeout` bounds each attempt of a unary call (seconds; None for no deadline);
+    `retry` says how UNAVAILABLE (and, for Send, DEADLINE_EXCEEDED) are retried;
+    `auto_idempotency_key` makes `send` add a random idempotency key when the caller
+    gives none, so its retries can never send twice (turn it off and an unkeyed Send is
+    never retried). `credentials` gives a TLS channel; `options` are extra channel options.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        api_key: str,
+        *,
+        timeout: float | None = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        auto_idempotency_key: bool = True,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        channel_options = [*CHANNEL_OPTIONS, *options]
+        if credentials is None:
+            self.channel = grpc.insecure_channel(address, options=channel_options)
+        else:
+            self.channel = grpc.secure_channel(address, credentials, options=channel_options)
         self.stub = email_service_pb2_grpc.EmailServiceStub(self.channel)
-        self.metadata = (("x-api-key", api_key),)
+        self.metadata: tuple[tuple[str, str], ...] = (("x-api-key", api_key),)
+        self.timeout = timeout
+        self.retry = retry
+        self.auto_idempotency_key = auto_idempotency_key
 
     def __enter__(self) -> Client:
         return self
@@ -118,24 +183,51 @@ class Client:
     def close(self) -> None:
         self.channel.close()
 
-    def send(self, **fields: Any) -> pb.SendResponse:
-        """Send one email; keyword arguments are SendRequest fields."""
-        try:
-            return self.stub.Send(pb.SendRequest(**fields), metadata=self.metadata)
-        except grpc.RpcError as error:
-            raise _translate(error) from None
+    def _unary(self, name: str, rpc: Callable[..., T], request: Any, timeout: float | None, *,
+               retry_deadline_exceeded: bool = False, retry: bool = True) -> T:
+        """One unary call with retries; raises the typed exception of the last attempt."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return rpc(request, metadata=self.metadata, timeout=self.timeout if timeout is None else timeout)
+            except grpc.RpcError as error:
+                exc = from_rpc_error(error)
+                exc.attempts = attempt + 1
+                wait = self.retry.delay(
+                    exc, retry=attempt, elapsed=time.monotonic() - started,
+                    retry_deadline_exceeded=retry_deadline_exceeded,
+                ) if retry else None
+                if wait is None:
+                    raise exc from None
+                log.info("%s failed with %s (%s); retry %d in %.2f s",
+                         name, exc.code.name, exc.message, attempt + 1, wait)
+            time.sleep(wait)
+            attempt += 1
 
-    def get_status(self, message_id: str) -> pb.GetStatusResponse:
-        try:
-            return self.stub.GetStatus(pb.GetStatusRequest(message_id=message_id), metadata=self.metadata)
-        except grpc.RpcError as error:
-            raise _translate(error) from None
+    def send(self, request: pb.SendRequest | None = None, /, *, timeout: float | None = None,
+             **fields: Unpack[SendFields]) -> pb.SendResponse:
+        """Accept one email for delivery: a SendRequest, or its fields as keywords
+        (`send_at`/`expires_at` may be aware datetimes). Retried on UNAVAILABLE and
+        DEADLINE_EXCEEDED with the same idempotency key, so it never sends twice."""
+        message = build_send_request(request, fields, auto_idempotency_key=self.auto_idempotency_key)
+        keyed = bool(message.idempotency_key)
+        return self._unary("Send", self.stub.Send, message, timeout, retry_deadline_exceeded=keyed, retry=keyed)
 
-    def cancel_scheduled(self, message_id: str) -> pb.CancelScheduledResponse:
+    def get_status(self, message_id: str, *, timeout: float | None = None) -> pb.GetStatusResponse:
+        """The email's status, per-recipient statuses and events."""
+        return self._unary("GetStatus", self.stub.GetStatus, pb.GetStatusRequest(message_id=message_id), timeout)
+
+    def cancel_scheduled(self, message_id: str, *, timeout: float | None = None) -> pb.CancelScheduledResponse:
+        """Cancel a scheduled email. When a retry finds the email already CANCELED (the
+        attempt that failed had gone through), that counts as success."""
+        request = pb.CancelScheduledRequest(message_id=message_id)
         try:
-            return self.stub.CancelScheduled(pb.CancelScheduledRequest(message_id=message_id), metadata=self.metadata)
-        except grpc.RpcError as error:
-            raise _translate(error) from None
+            return self._unary("CancelScheduled", self.stub.CancelScheduled, request, timeout)
+        except FailedPrecondition as exc:
+            if exc.attempts > 1 and self.get_status(message_id).status == email_pb2.EMAIL_STATUS_CANCELED:
+                return pb.CancelScheduledResponse(message_id=message_id, status=email_pb2.EMAIL_STATUS_CANCELED)
+            raise
 
     def stream_events(
         self,
@@ -149,11 +241,9 @@ class Client:
     ) -> Iterator[event_pb2.Event]:
         """Events after the cursor, then live ones (keep-alives are skipped). The call
         starts at once (so `from_now` means now); with `idle_timeout`, iteration stops
-        once no event has arrived for that many seconds."""
-        request = pb.StreamEventsRequest(
-            after=after, message_ids=list(message_ids), types=list(types), tags=list(tags), from_now=from_now
-        )
-        call = self.stub.StreamEvents(request, metadata=self.metadata)
+        once no event has arrived for that many seconds. A failure raises its typed
+        exception; closing the iterator cancels the call."""
+        call = self.stub.StreamEvents(stream_request(after, message_ids, types, tags, from_now), metadata=self.metadata)
         items: queue.Queue[Any] = queue.Queue(maxsize=1000)
 
         def pump() -> None:
@@ -165,7 +255,7 @@ class Client:
                 items.put(error)
             items.put(None)
 
-        threading.Thread(target=pump, daemon=True).start()
+        threading.Thread(target=pump, daemon=True, name="postwire-stream").start()
         return _drain(call, items, idle_timeout)
 
     def follow_events(
@@ -178,20 +268,27 @@ class Client:
         from_now: bool = False,
         max_backoff: float = 10.0,
     ) -> Iterator[event_pb2.Event]:
-        """Follow events forever, reconnecting after a disconnect or a server restart
-        from the last cursor seen: no event is skipped or repeated."""
+        """Follow events forever, reconnecting with backoff after a disconnect, a server
+        restart or any status in `retry.RESUMABLE`, from the last cursor seen: no event
+        is skipped or repeated. Other statuses (UNAUTHENTICATED, INVALID_ARGUMENT,
+        OUT_OF_RANGE, ...) raise."""
         cursor = after
-        backoff = 0.2
+        failures = 0
         while True:
+            error: PostwireError | None = None
             try:
                 for event in self.stream_events(
                     after=cursor, message_ids=message_ids, types=types, tags=tags, from_now=from_now and not cursor
                 ):
                     cursor = event.cursor
-                    backoff = 0.2
+                    failures = 0
                     yield event
-            except (UnavailableError, PostwireError) as error:
-                if error.code not in RESUMABLE:
+            except PostwireError as exc:
+                if exc.code not in RESUMABLE:
                     raise
-            time.sleep(backoff)
-            backoff = min(backoff * 2, max_backoff)
+                error = exc
+            wait = reconnect_delay(error, failures, max_backoff)
+            log.info("event stream ended (%s); resuming after %r in %.2f s",
+                     error.code.name if error else "closed", cursor, wait)
+            failures += 1
+            time.sleep(wait)
