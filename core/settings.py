@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     # API
     grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds to.")
     grpc_port: int = Field(50051, description="gRPC port (0 picks a free one).")
+    server_processes: int = Field(
+        1,
+        ge=1,
+        description="Server processes sharing the gRPC port (SO_REUSEPORT); one process uses about one core.",
+    )
     secret_key: SecretStr = Field(
         description="Server secret for the keyed hash (HMAC-SHA256) of API keys. Required."
     )
@@ -122,6 +127,12 @@ class Settings(BaseSettings):
         " through PostgreSQL LISTEN/NOTIFY (the embedded mode polls at this interval).",
     )
     stream_heartbeat_seconds: float = Field(15.0, description="Keep-alive message on a stream idle this long.")
+    health_check_interval: float = Field(
+        5.0, description="Seconds between the server's probes of PostgreSQL and RabbitMQ (gRPC health)."
+    )
+    health_check_timeout: float = Field(
+        2.0, description="A probe that gets no answer within this many seconds counts as unreachable."
+    )
     events_retention_days: float = Field(30.0, description="Events older than this are pruned.")
     body_retention_days: float = Field(7.0, description="Bodies and attachments older than this are pruned.")
 
@@ -195,6 +206,32 @@ class Settings(BaseSettings):
         5_000, description="First delay before retrying a webhook event; doubles each attempt, ±20% jitter."
     )
     webhook_max_backoff_ms: int = Field(3_600_000, description="Longest delay between two webhook attempts.")
+
+    # Observability
+    log_format: str = Field(
+        "text",
+        pattern="^(text|json)$",
+        description="`text` (one readable line per record) or `json` (one JSON object per line: time,"
+        " level, logger, message, and request_id, message_id, account_id when known).",
+    )
+    log_level: str = Field(
+        "INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$", description="Least severe level logged."
+    )
+    log_requests: bool = Field(True, description="One INFO line per RPC: method, status code, duration.")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the Prometheus endpoints bind to (0.0.0.0 in a container)."
+    )
+    metrics_port: int = Field(
+        9464, description="The server's Prometheus endpoint (/metrics); 0 turns it off."
+    )
+    worker_metrics_port: int = Field(
+        9465,
+        description="A worker's Prometheus endpoint (/metrics); 0 turns it off. Workers sharing a host"
+        " need a port each: a port already taken is logged and left out, the worker runs on.",
+    )
+    queue_metrics_interval: float = Field(
+        15.0, description="Seconds between a worker's readings of the queue depth (PostgreSQL, RabbitMQ); 0: never."
+    )
 
     def relays(self) -> list[RelaySettings]:
         """The relays to try, in order."""
