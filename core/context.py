@@ -4,6 +4,7 @@ Context variables, so every log record written while serving one RPC or one queu
 message carries them (core.logs reads them). The server sets `request_id` per RPC
 (server.request_id); the publisher carries it to the workers in the Dramatiq message
 options (`message_options()`), where a middleware sets it again (workers.log_context).
+With tracing on, the trace context rides along the same way (core.tracing).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 import uuid
 from contextvars import ContextVar
+
+from core import tracing
 
 request_id: ContextVar[str | None] = ContextVar("postwire_request_id", default=None)
 message_id: ContextVar[str | None] = ContextVar("postwire_message_id", default=None)
@@ -48,9 +51,12 @@ def clear() -> None:
 
 def message_options() -> dict[str, str]:
     """What a queued message carries of the current context, for its Dramatiq options:
-    {"request_id": ...} when serving a request, else {}."""
+    {"request_id": ...} when serving a request, and the W3C "traceparent" of the current
+    span when tracing is on (core.tracing); else {}."""
     current = request_id.get()
-    return {"request_id": current} if current else {}
+    options = {"request_id": current} if current else {}
+    options.update(tracing.inject())
+    return options
 
 
 def current() -> dict[str, object]:

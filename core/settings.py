@@ -50,7 +50,7 @@ def _shown(name: str, value: Any) -> Any:
         return [_shown(name, item) for item in value]
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, str) and name.endswith("_url"):
+    if isinstance(value, str) and name.endswith(("_url", "_endpoint")):
         return mask_url(value)
     return value
 
@@ -231,6 +231,18 @@ class Settings(BaseSettings):
     )
     queue_metrics_interval: float = Field(
         15.0, description="Seconds between a worker's readings of the queue depth (PostgreSQL, RabbitMQ); 0: never."
+    )
+    otel_endpoint: str = Field(
+        "",
+        pattern=r"^(|https?://\S+)$",
+        description="OpenTelemetry tracing: the OTLP/HTTP (protobuf) URL of a collector, such as"
+        " `http://127.0.0.1:4318/v1/traces` (one without a path gets `/v1/traces`); empty: tracing off."
+        " Sampling, batching and exporter headers follow the SDK's `OTEL_*` variables (docs/observability.md).",
+    )
+    otel_service_name: str = Field(
+        "postwire",
+        min_length=1,
+        description="Prefix of each process's OpenTelemetry `service.name`: `<name>-server`, `<name>-worker`.",
     )
 
     def relays(self) -> list[RelaySettings]:

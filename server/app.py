@@ -20,6 +20,7 @@ from core.ratelimit import LocalRateLimiter, LocalStreamSlots, RedisRateLimiter,
 from core.service import EmailService
 from core.settings import Settings
 from core.store import Store
+from core.tracing import Tracing, setup as setup_tracing
 from core.validation import SendLimits
 from core.webhook_signing import SecretBox
 from core.webhook_store import WebhookStore
@@ -34,6 +35,7 @@ from server.metrics import MetricsInterceptor
 from server.ratelimit import Defaults, RateLimitInterceptor
 from server.request_id import RequestContextInterceptor
 from server.servicer import EmailServicer
+from server.tracing import rpc_tracing
 from server.webhook_servicer import WebhookServicer
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class Server:
 
         interceptors: list[grpc.aio.ServerInterceptor] = [
             RequestContextInterceptor(settings.log_requests),
+            *rpc_tracing(settings),  # a span per RPC when POSTWIRE_OTEL_ENDPOINT is set
             MetricsInterceptor(),
             ErrorInterceptor(),
             AuthInterceptor(
@@ -121,12 +124,14 @@ class Server:
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc)
         self.port = self.grpc.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
         self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port, "server")
+        self.tracing = Tracing()
 
     @property
     def address(self) -> str:
         return f"{self.settings.grpc_host}:{self.port}"
 
     async def start(self) -> None:
+        self.tracing = setup_tracing(self.settings, "server")  # off unless POSTWIRE_OTEL_ENDPOINT
         await self.notifier.start()
         # SERVING only while PostgreSQL and RabbitMQ answer (server/health.py); the
         # first probe runs before the port opens, so health is never claimed unchecked.
@@ -155,3 +160,4 @@ class Server:
         if self.owns_broker:
             self.broker.close()
         self.metrics.stop()
+        self.tracing.shutdown()  # exports the last spans

@@ -14,10 +14,12 @@ from core.deadletter import DeadLetters
 from core.delivery_store import DeliveryStore
 from core.queue import DELIVER_ACTOR, RETRIES_EXHAUSTED_ACTOR, deliver_queue, make_broker
 from core.settings import Settings
+from core.tracing import setup as setup_tracing
 from workers.delivery import Deliverer, RetryPolicy
 from workers.limits import DomainLimiter
 from workers.log_context import LogContext
 from workers.metrics import MessageMetrics, MeteredTransport, WorkerMetrics
+from workers.tracing import MessageTracing, TracedDeliverer, TracedTransport
 from workers.webhook_actor import register_webhook_actors
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,10 @@ class WorkerApp:
     def deliverer(self) -> Deliverer:
         if self._deliverer is None:
             settings = self.settings
-            self._deliverer = Deliverer(
+            traced = bool(settings.otel_endpoint)  # spans for the attempt and the SMTP transaction
+            self._deliverer = (TracedDeliverer if traced else Deliverer)(
                 DeliveryStore(make_engine(settings.database_url)),
-                MeteredTransport(settings),  # an SmtpTransport that counts attempts
+                (TracedTransport if traced else MeteredTransport)(settings),  # an SmtpTransport that counts attempts
                 DomainLimiter(settings),
                 DeadLetters(settings),
                 settings.message_id_domain,
@@ -96,6 +99,8 @@ class WorkerProcess:
         self.broker = broker or make_broker(settings)
         for middleware in (LogContext(), MessageMetrics()):
             self.broker.add_middleware(middleware)
+        if settings.otel_endpoint:  # a span per message, continuing the RPC's trace
+            self.broker.add_middleware(MessageTracing())
         WorkerApp(settings, self.broker).register()
         self.worker = dramatiq.Worker(self.broker, worker_threads=settings.worker_threads, worker_timeout=100)
 
@@ -109,6 +114,7 @@ class WorkerProcess:
 
 def run_worker(settings: Settings, stop: threading.Event) -> None:
     """Serve until `stop` is set."""
+    tracing = setup_tracing(settings, "worker")  # off unless POSTWIRE_OTEL_ENDPOINT
     process = WorkerProcess(settings)
     process.start()
     metrics = WorkerMetrics(settings)
@@ -119,3 +125,4 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
     finally:
         process.stop()
         metrics.stop()
+        tracing.shutdown()  # exports the last spans
