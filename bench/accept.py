@@ -59,14 +59,21 @@ async def closed_loop(call, concurrency: int, seconds: float) -> tuple[float, li
     return len(latencies) / (time.perf_counter() - start), latencies
 
 
-async def open_loop(call, rate: float, seconds: float) -> tuple[float, list[float]]:  # noqa: ANN001
+async def open_loop(call, rate: float, seconds: float) -> tuple[float, list[float], dict[str, int]]:  # noqa: ANN001
+    """Calls start on schedule whether or not earlier ones answered; returns the rate
+    of successful calls, their latencies, and the failures by status code."""
     latencies: list[float] = []
+    errors: dict[str, int] = {}
     tasks = []
     start = time.perf_counter()
 
     async def one() -> None:
         begun = time.perf_counter()
-        await call()
+        try:
+            await call()
+        except grpc.aio.AioRpcError as exc:
+            errors[exc.code().name] = errors.get(exc.code().name, 0) + 1
+            return
         latencies.append((time.perf_counter() - begun) * 1000)
 
     n = int(rate * seconds)
@@ -76,7 +83,7 @@ async def open_loop(call, rate: float, seconds: float) -> tuple[float, list[floa
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one()))
     await asyncio.gather(*tasks)
-    return n / (time.perf_counter() - start), latencies
+    return len(latencies) / (time.perf_counter() - start), latencies, errors
 
 
 def usage(pids: dict[str, int], before: dict[str, float], elapsed: float) -> str:
@@ -129,8 +136,9 @@ async def run(args: argparse.Namespace) -> None:
             for offered in args.rates:
                 before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 start = time.perf_counter()
-                achieved, lat = await open_loop(send, offered, args.seconds)
-                print(f"postwire Send    open {offered:6.0f}/s {achieved:7.0f}/s  {quantiles(lat)}")
+                achieved, lat, errors = await open_loop(send, offered, args.seconds)
+                failed = f"  failed: {errors}" if errors else ""
+                print(f"postwire Send    open {offered:6.0f}/s {achieved:7.0f}/s  {quantiles(lat)}{failed}")
                 print(f"  {usage(pids, before, time.perf_counter() - start)}")
         finally:
             for channel in channels:

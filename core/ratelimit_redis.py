@@ -262,13 +262,14 @@ class RedisStreamSlots:
         prefix: str,
         fallback: LocalStreamSlots | None = None,
         retry_interval: float = 1.0,
+        what: str = "stream slots",
     ) -> None:
         self._prefix = prefix
         self._fallback = fallback if fallback is not None else LocalStreamSlots()
         self._client = _client(url)
         self._acquire = self._client.register_script(_ACQUIRE)
         self._refresh = self._client.register_script(_REFRESH)
-        self._failover = _Failover(self._client, retry_interval, "stream slots")
+        self._failover = _Failover(self._client, retry_interval, what)
 
     @property
     def degraded(self) -> bool:
