@@ -120,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--rate", type=float, default=200.0, help="offered emails/s for the latency run")
     parser.add_argument("--seconds", type=float, default=10.0)

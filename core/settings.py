@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Relays in priority order (JSON); when empty, the single smtp_* relay above.",
     )
-    smtp_pool_size: int = Field(10, description="Open connections (and concurrent sends) per relay.")
+    smtp_pool_size: int = Field(16, description="Open connections (and concurrent sends) per relay, per worker.")
     smtp_max_messages_per_connection: int = Field(100, description="Reconnect after this many messages.")
     smtp_idle_timeout: float = Field(30.0, description="Close pooled connections idle this long (s).")
     message_id_domain: str = Field(
@@ -182,7 +182,9 @@ class Settings(BaseSettings):
         " (its message was lost); keep it above the longest expected queue wait.",
     )
     scheduler_interval: float = Field(1.0, description="Seconds between the scheduler's rounds.")
-    worker_threads: int = Field(8, description="Dramatiq worker threads per worker process.")
+    worker_threads: int = Field(
+        16, description="Deliveries in progress at once per worker process (Dramatiq worker threads)."
+    )
 
     # Embedded mode
     data_dir: Path = Field(Path(".postwire"), description="Where the embedded mode keeps its files.")
