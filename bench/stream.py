@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import threading
+import multiprocessing
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -25,22 +25,26 @@ from postwire_client import Client
 rates: list[float] = []  # events/s offered in each run (3 per email: queued, sending, sent)
 
 
-def lag_run(stack, rate: float, seconds: float) -> list[float]:  # noqa: ANN001
+def subscribe(address: str, key: str, expected: "multiprocessing.Value", out: "multiprocessing.Queue") -> None:
+    """In its own process, so that the senders' threads do not delay its reads: the lag
+    of every event from its commit (occurred_at) to its arrival here."""
     lags: list[float] = []
-    done = threading.Event()
+    with Client(address, key) as sub:
+        for event in sub.stream_events(from_now=True, idle_timeout=5.0):
+            arrived = datetime.now(UTC)
+            lags.append((arrived - event.occurred_at.ToDatetime(tzinfo=UTC)).total_seconds() * 1000)
+            if expected.value and len(lags) >= expected.value:
+                break
+    out.put(lags)
 
-    def subscribe() -> None:
-        with Client(stack.address, stack.key) as sub:
-            for event in sub.stream_events(from_now=True, idle_timeout=5.0):
-                arrived = datetime.now(UTC)
-                lags.append((arrived - event.occurred_at.ToDatetime(tzinfo=UTC)).total_seconds() * 1000)
-                if done.is_set() and len(lags) >= sent[0] * 3:
-                    return
 
-    sent = [0]
-    subscriber = threading.Thread(target=subscribe, daemon=True)
+def lag_run(stack, rate: float, seconds: float) -> list[float]:  # noqa: ANN001
+    spawn = multiprocessing.get_context("spawn")
+    expected, out = spawn.Value("q", 0), spawn.Queue()
+    subscriber = spawn.Process(target=subscribe, args=(stack.address, stack.key, expected, out), daemon=True)
     subscriber.start()
-    time.sleep(0.5)
+    time.sleep(2.0)  # the subscriber process starts and opens its stream
+    sent = [0]
     # Open loop: sends start on schedule whether or not earlier ones have answered.
     with Client(stack.address, stack.key) as client, ThreadPoolExecutor(32) as pool:
         start = time.perf_counter()
@@ -53,8 +57,9 @@ def lag_run(stack, rate: float, seconds: float) -> list[float]:  # noqa: ANN001
                         text_body="x")
             sent[0] += 1
     elapsed = time.perf_counter() - start
-    done.set()
-    subscriber.join(timeout=60)
+    expected.value = sent[0] * 3
+    lags = out.get(timeout=120)
+    subscriber.join(timeout=10)
     rates.append(sent[0] * 3 / elapsed)
     return lags
 

@@ -208,7 +208,12 @@ class EmailService:
             if len(batch) == PAGE:
                 continue
             if held_back:  # a younger transaction's events wait behind an older one in flight
-                await asyncio.sleep(backoff)
+                # Re-read soon: at the next commit that adds this account's events (often
+                # the older transaction itself), or after the backoff, which only grows
+                # while nothing at all comes through (under steady load some always does).
+                if batch:
+                    backoff = HOLDBACK_MIN
+                await self.notifier.wait(account_id, backoff)
                 backoff = min(backoff * 2, HOLDBACK_MAX)
                 continue
             backoff = HOLDBACK_MIN
