@@ -17,6 +17,7 @@ RUNS = [
     ("Delivery (to smtp-sink vs smtp-source)", ["deliver.py", "-n", "5000", "--rate", "200", "--seconds", "10"]),
     ("Event lag (stream subscriber under load vs idle)", ["stream.py", "--rate", "170", "--seconds", "15"]),
     ("Auth and rate limiting cost", ["auth.py", "-n", "3000"]),
+    ("CPU per email (one server process; the delivery code)", ["cpu.py"]),
 ]
 
 
