@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc
 from postwire_client import Client, InvalidArgumentError
 from tests.e2e.test_full_stack import send_simple, wait_status
-from tests.support.processes import Process, run, wait_serving
+from tests.support.processes import Process, run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env
 
@@ -75,21 +75,12 @@ def obs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsStack]:
         )
         run(["migrate"], env)
         key = run(["keys", "create", "--name", "obs", "--account", "observed"], env).strip()
-        processes = [
-            Process(["server"], env, logs / "server.log"),
-            Process(["worker"], env, logs / "worker.log"),
-            Process(["scheduler"], env, logs / "scheduler.log"),
-        ]
-        try:
-            wait_serving(f"127.0.0.1:{grpc_port}", processes[0])
+        with running_stack(env, logs, f"127.0.0.1:{grpc_port}") as processes:
             yield ObsStack(
                 f"127.0.0.1:{grpc_port}", key, env["POSTWIRE_SECRET_KEY"],
                 f"http://127.0.0.1:{server_metrics}/metrics", f"http://127.0.0.1:{worker_metrics}/metrics",
                 smtp.recorder, processes, env,
             )
-        finally:
-            for process in processes:
-                process.stop()
 
 
 # Helpers ------------------------------------------------------------------------------

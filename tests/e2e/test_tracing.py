@@ -29,7 +29,7 @@ from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc
 from postwire_client import Client
 from tests.e2e.test_full_stack import wait_status
 from tests.e2e.test_observability import eventually, free_ports
-from tests.support.processes import Process, run, wait_serving
+from tests.support.processes import run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env
 
@@ -175,17 +175,8 @@ def stack(logs: Path, collector: Collector, otel_endpoint: str, **env_extra: str
         env.update({"OTEL_BSP_SCHEDULE_DELAY": "100", **env_extra})
         run(["migrate"], env)
         key = run(["keys", "create", "--name", "traced", "--account", "traced"], env).strip()
-        processes = [
-            Process(["server"], env, logs / "server.log"),
-            Process(["worker"], env, logs / "worker.log"),
-            Process(["scheduler"], env, logs / "scheduler.log"),
-        ]
-        try:
-            wait_serving(f"127.0.0.1:{grpc_port}", processes[0])
+        with running_stack(env, logs, f"127.0.0.1:{grpc_port}"):
             yield TracedStack(f"127.0.0.1:{grpc_port}", key, smtp.recorder, smtp.port, collector)
-        finally:
-            for process in processes:
-                process.stop()
 
 
 @pytest.fixture(scope="module")

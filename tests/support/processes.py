@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -75,3 +77,16 @@ def base_env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTWIRE_")}
     env.update({f"POSTWIRE_{k.upper()}": v for k, v in values.items()})
     return env
+
+
+@contextmanager
+def running_stack(env: dict[str, str], logs: Path, address: str) -> Iterator[list[Process]]:
+    """`postwire server`, `worker` and `scheduler` with this environment, logging into
+    `logs`; yields them once the server answers health checks, stops them after."""
+    processes = [Process([name], env, logs / f"{name}.log") for name in ("server", "worker", "scheduler")]
+    try:
+        wait_serving(address, processes[0])
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
