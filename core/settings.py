@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     # API
     grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds to.")
     grpc_port: int = Field(50051, description="gRPC port (0 picks a free one).")
+    max_concurrent_calls: int = Field(
+        256,
+        ge=1,
+        description="Unary calls a server process works on at once (streams and health checks not"
+        " counted); past it a call is answered UNAVAILABLE at once, so callers back off instead of queueing.",
+    )
     server_processes: int = Field(
         1,
         ge=1,

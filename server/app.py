@@ -32,6 +32,7 @@ from server.health import HealthMonitor
 from server.interceptors import ErrorInterceptor
 from server.key_servicer import KeyServicer
 from server.metrics import MetricsInterceptor
+from server.overload import OverloadInterceptor
 from server.ratelimit import Defaults, RateLimitInterceptor
 from server.request_id import RequestContextInterceptor
 from server.servicer import EmailServicer
@@ -82,6 +83,7 @@ class Server:
             *rpc_tracing(settings),  # a span per RPC when POSTWIRE_OTEL_ENDPOINT is set
             MetricsInterceptor(),
             ErrorInterceptor(),
+            OverloadInterceptor(settings.max_concurrent_calls),
             AuthInterceptor(
                 self.keys, self.limiter, settings.auth_failures_per_minute, frozenset(settings.trusted_proxies)
             ),
