@@ -1,6 +1,6 @@
 """Accept path: Send RPCs over gRPC to the full stack (PostgreSQL, RabbitMQ, Redis, auth
-and rate limiting on with a high limit), closed loop at fixed concurrency and open loop
-at fixed offered rates. Reference in the same run: a bare grpc.aio echo server.
+and rate limiting on with a high limit; two server processes, no worker running),
+closed loop at fixed concurrency and open loop at fixed offered rates. Reference in the same run: a bare grpc.aio echo server.
 Prints throughput, latency p50/p90/p99/max, and CPU and RSS of each process.
 
     .venv/bin/python bench/accept.py [--seconds 10] [--concurrency 64] [--rates 200,500,1000]
@@ -109,7 +109,9 @@ async def run(args: argparse.Namespace) -> None:
             echo_rate = rate
     finally:
         echo.terminate()
-    with bench_stack(server_processes=str(args.processes)) as stack:
+    # No worker runs: this measures the accept path alone (bench/deliver.py measures delivery,
+    # and accept and delivery together).
+    with bench_stack(0, server_processes=str(args.processes)) as stack:
         pids = {"server": stack.pids["server"], **{k: v for k, v in stack.pids.items() if k != "server"}}
         pids.update(server_children(stack.pids["server"]))
         # Several connections, as many clients would open: the kernel spreads
