@@ -16,15 +16,16 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import Counter, Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from core.metrics import metric
 from core.ratelimit import Decision, LocalRateLimiter, LocalStreamSlots, Quota, validate
 
 log = logging.getLogger(__name__)
@@ -35,23 +36,13 @@ REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.
 
 _POOL_SIZE = 64
 
-_M = TypeVar("_M", Counter, Gauge)
-
-
-def _metric(factory: Callable[[str, str], _M], name: str, documentation: str) -> _M:
-    try:
-        return factory(name, documentation)
-    except ValueError:  # already registered: this module was imported twice
-        return REGISTRY._names_to_collectors[name]  # type: ignore[return-value]
-
-
-FALLBACK_TOTAL = _metric(
+FALLBACK_TOTAL = metric(
     Counter,
     "postwire_ratelimit_fallback_total",
     "Rate limit checks and stream slot acquisitions answered by the per-process "
     "fallback because Redis was unreachable.",
 )
-DEGRADED = _metric(
+DEGRADED = metric(
     Gauge,
     "postwire_ratelimit_degraded",
     "1 while any rate limiter of this process runs on its per-process fallback.",
