@@ -24,7 +24,14 @@ import grpc.aio
 from postwire.v1 import email_pb2, email_service_pb2_grpc, event_pb2
 from postwire.v1 import email_service_pb2 as pb
 from postwire_client.errors import FailedPrecondition, PostwireError, from_rpc_error
-from postwire_client.retry import CHANNEL_OPTIONS, DEFAULT_RETRY, RESUMABLE, RetryPolicy, reconnect_delay
+from postwire_client.retry import (
+    CHANNEL_OPTIONS,
+    DEFAULT_RETRY,
+    RESUMABLE,
+    RetryPolicy,
+    reconnect_delay,
+    wait_or_raise,
+)
 from postwire_client.sdk import SendFields, build_send_request, stream_request
 
 log = logging.getLogger("postwire_client")
@@ -120,16 +127,8 @@ class AsyncClient:
             try:
                 return await rpc(request, metadata=self.metadata, timeout=self.timeout if timeout is None else timeout)
             except grpc.aio.AioRpcError as error:
-                exc = from_rpc_error(error)
-                exc.attempts = attempt + 1
-                wait = self.retry.delay(
-                    exc, retry=attempt, elapsed=time.monotonic() - started,
-                    retry_deadline_exceeded=retry_deadline_exceeded,
-                ) if retry else None
-                if wait is None:
-                    raise exc from None
-                log.info("%s failed with %s (%s); retry %d in %.2f s",
-                         name, exc.code.name, exc.message, attempt + 1, wait)
+                wait = wait_or_raise(self.retry, name, error, attempt=attempt, started=started, retry=retry,
+                                     retry_deadline_exceeded=retry_deadline_exceeded)
             await asyncio.sleep(wait)
             attempt += 1
 

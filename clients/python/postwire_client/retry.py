@@ -11,14 +11,18 @@ than the server's `RetryInfo` hint, and stop after `max_attempts` or `total_time
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
 
-from postwire_client.errors import PostwireError
+from postwire_client.errors import PostwireError, from_rpc_error
+
+log = logging.getLogger("postwire_client")
 
 # Status codes after which `follow_events` reconnects and resumes from its cursor.
 RESUMABLE = frozenset({
@@ -93,6 +97,30 @@ class RetryPolicy:
         if self.total_timeout is not None and elapsed + wait > self.total_timeout:
             return None
         return wait
+
+
+def wait_or_raise(
+    policy: RetryPolicy,
+    name: str,
+    error: grpc.RpcError,
+    *,
+    attempt: int,
+    started: float,
+    retry: bool,
+    retry_deadline_exceeded: bool,
+) -> float:
+    """After attempt number `attempt` (0 for the first) of call `name` failed with
+    `error`: the wait before the next attempt, or the typed exception raised. The one
+    retry decision of both clients, the blocking and the asyncio one."""
+    exc = from_rpc_error(error)
+    exc.attempts = attempt + 1
+    wait = policy.delay(
+        exc, retry=attempt, elapsed=time.monotonic() - started, retry_deadline_exceeded=retry_deadline_exceeded
+    ) if retry else None
+    if wait is None:
+        raise exc from None
+    log.info("%s failed with %s (%s); retry %d in %.2f s", name, exc.code.name, exc.message, attempt + 1, wait)
+    return wait
 
 
 def is_retryable(code: grpc.StatusCode, *, retry_deadline_exceeded: bool = False) -> bool:

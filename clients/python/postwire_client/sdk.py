@@ -38,6 +38,7 @@ from postwire_client.retry import (
     RetryPolicy,
     new_idempotency_key,
     reconnect_delay,
+    wait_or_raise,
 )
 
 log = logging.getLogger("postwire_client")
@@ -192,16 +193,8 @@ class Client:
             try:
                 return rpc(request, metadata=self.metadata, timeout=self.timeout if timeout is None else timeout)
             except grpc.RpcError as error:
-                exc = from_rpc_error(error)
-                exc.attempts = attempt + 1
-                wait = self.retry.delay(
-                    exc, retry=attempt, elapsed=time.monotonic() - started,
-                    retry_deadline_exceeded=retry_deadline_exceeded,
-                ) if retry else None
-                if wait is None:
-                    raise exc from None
-                log.info("%s failed with %s (%s); retry %d in %.2f s",
-                         name, exc.code.name, exc.message, attempt + 1, wait)
+                wait = wait_or_raise(self.retry, name, error, attempt=attempt, started=started, retry=retry,
+                                     retry_deadline_exceeded=retry_deadline_exceeded)
             time.sleep(wait)
             attempt += 1
 
