@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from grpc._cython import cygrpc  # ExecuteBatchError: what a write to a gone call raises
 from grpc.experimental import wrap_server_method_handler
 
 from core.errors import PostwireError
@@ -63,6 +64,10 @@ def before(check: Callable[[Any, grpc.aio.ServicerContext, grpc.HandlerCallDetai
 
 
 async def _abort(context: grpc.aio.ServicerContext, method: str, error: Exception) -> None:
+    if context.cancelled() or isinstance(error, cygrpc.ExecuteBatchError):
+        # The client went away mid-call: gRPC failed to send the headers or a message (it
+        # may not have marked the call cancelled yet). Nothing failed; no one is left to answer.
+        raise asyncio.CancelledError(f"{method}: the client cancelled the call") from error
     if isinstance(error, PostwireError):
         await context.abort_with_status(to_status(error))
     log.exception("unhandled error in %s", method, exc_info=error)

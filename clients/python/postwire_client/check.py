@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from core.settings import RelaySettings, Settings
 
 MIN_SECRET_LENGTH = 32
-MIN_DISTINCT_CHARACTERS = 10
+# Low enough that a random hex value never trips it (32 hex characters show fewer than 6
+# distinct ones about once in 10^12 draws; fewer than 10, about once in 10,000).
+MIN_DISTINCT_CHARACTERS = 6
 # Values copied from examples and templates instead of generated.
 PLACEHOLDERS = ("changeme", "replaceme", "yoursecret", "secretkey", "password", "example", "xxxxxxxx")
 GENERATE_HINT = "generate one with: openssl rand -hex 32"
@@ -48,7 +50,19 @@ def secret_key_problem(secret: str) -> str | None:
         return f"is too short ({len(secret)} characters; at least {MIN_SECRET_LENGTH})"
     if len(set(secret)) < MIN_DISTINCT_CHARACTERS:
         return f"is not random (only {len(set(secret))} distinct characters)"
+    period = repeating_unit(secret)
+    if period:
+        return f"is not random (the same {period} characters repeated)"
     return None
+
+
+def repeating_unit(text: str) -> int:
+    """The length of the shortest unit `text` repeats (0 when it repeats none): the
+    "01234567" in "0123456701234567012345670123".."""
+    for period in range(1, len(text) // 2 + 1):
+        if text[period:] == text[:-period]:
+            return period
+    return 0
 
 
 def settings_errors(exc: ValidationError) -> list[str]:
