@@ -25,7 +25,7 @@ from accept import rss_mb, server_children
 
 from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 
 def reference(n: int, size: int) -> float:

@@ -16,7 +16,8 @@ import pytest
 
 from postwire_client import Client
 from tests.support.processes import Process, run, wait_serving
-from tests.support.smtp import Recorder, SmtpServer, free_port
+from tests.support.ports import free_port
+from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import AMQP, PG_ADMIN, REDIS, fresh_database, fresh_queue_prefix, stack_env
 
 __all__ = ["AMQP", "PG_ADMIN", "REDIS", "Stack"]

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.chaos import services
+from tests.support.ports import free_port
 from tests.support.processes import Process, run, wait_serving
-from tests.support.smtp import Recorder, SmtpServer, free_port
+from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env
 
 # Outages here last seconds: nothing may run out of retry lifetime meanwhile, leases are

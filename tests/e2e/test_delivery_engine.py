@@ -26,7 +26,7 @@ from tests.conftest import Stack
 from tests.e2e.test_full_stack import send_simple, wait_status
 from tests.support.processes import Process, wait_serving
 from tests.support.proxy import Proxy
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 S = email_pb2
 E = event_pb2

@@ -18,7 +18,7 @@ from server.app import SERVICE_NAMES
 from tests.conftest import Stack
 from tests.support.processes import Process, wait_serving
 from tests.support.proxy import Proxy
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

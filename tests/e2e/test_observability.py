@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import secrets
-import socket
 import threading
 import time
 import urllib.request
@@ -29,6 +28,7 @@ from postwire_client import Client, InvalidArgumentError
 from tests.e2e.test_full_stack import send_simple, wait_status
 from tests.support.processes import Process, run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
+from tests.support.ports import free_ports
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env
 
 S = email_pb2
@@ -85,18 +85,6 @@ def obs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsStack]:
 
 
 # Helpers ------------------------------------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free ports (held together while chosen, so never the same one twice)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -13,7 +13,7 @@ from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
 from tests.conftest import Stack
 from tests.support.processes import Process, wait_serving
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 
 def _running(pid: int) -> bool:

@@ -28,7 +28,8 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc
 from postwire_client import Client
 from tests.e2e.test_full_stack import wait_status
-from tests.e2e.test_observability import eventually, free_ports
+from tests.e2e.test_observability import eventually
+from tests.support.ports import free_ports
 from tests.support.processes import run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env

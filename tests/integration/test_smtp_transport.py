@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from core.settings import RelaySettings, Settings
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 from workers import smtp_pool
 from workers.smtp import SmtpTransport, SmtpUtf8Unsupported
 

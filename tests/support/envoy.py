@@ -69,13 +69,6 @@ def envoy_binary() -> str:
     )
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def render_config(
     grpc_port: int, http_port: int, admin_port: int, *, sse: bool = False
 ) -> str:

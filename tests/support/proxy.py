@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 
 class Proxy:
