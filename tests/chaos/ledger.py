@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from postwire.v1 import email_pb2, event_pb2
@@ -87,14 +88,10 @@ class Load:
 
     def replay_check(self) -> list[str]:
         """Every key sent once more, now that all is calm: each must answer its original id."""
-        wrong = []
-        with RetryingClient(self.address, self.key) as client:
-            for outcome in self.outcomes:
-                if outcome.message_id:
-                    again = client.send(**self.request(outcome.index)).message_id
-                    if again != outcome.message_id:
-                        wrong.append(f"#{outcome.index}: {outcome.message_id} then {again}")
-        return wrong
+        accepted = [outcome for outcome in self.outcomes if outcome.message_id]
+        with RetryingClient(self.address, self.key) as client, ThreadPoolExecutor(8) as pool:
+            again = pool.map(lambda outcome: client.send(**self.request(outcome.index)).message_id, accepted)
+            return [f"#{o.index}: {o.message_id} then {a}" for o, a in zip(accepted, again) if a != o.message_id]
 
 
 class Subscriber:
@@ -125,17 +122,24 @@ class Subscriber:
         self._thread.join(5)
 
 
+def statuses_of(client: RetryingClient, ids: list[str]) -> dict[str, S.EmailStatus]:
+    """GetStatus of every id, eight calls in flight (a gRPC channel serves many threads)."""
+    unique = list(dict.fromkeys(ids))
+    with ThreadPoolExecutor(8) as pool:
+        return dict(zip(unique, pool.map(client.get_status, unique)))
+
+
 def wait_terminal(client: RetryingClient, ids: list[str], timeout: float) -> tuple[dict[str, S.EmailStatus], float]:
     """Poll GetStatus until every email is terminal (or time is up); the statuses and
     the seconds it took."""
     started = time.monotonic()
     pending = list(dict.fromkeys(ids))
     while pending and time.monotonic() - started < timeout:
-        pending = [m for m in pending if client.get_status(m).status not in TERMINAL]
+        pending = [m for m, status in statuses_of(client, pending).items() if status.status not in TERMINAL]
         if pending:
             time.sleep(0.25)
     took = time.monotonic() - started
-    return {m: client.get_status(m) for m in dict.fromkeys(ids)}, took
+    return statuses_of(client, ids), took
 
 
 def wait_caught_up(subscribers: list[Subscriber], expected: set[str], timeout: float) -> None:

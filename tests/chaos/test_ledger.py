@@ -23,7 +23,7 @@ import pytest
 from tests.chaos import services
 from tests.chaos.client import RetryingClient
 from tests.chaos.conftest import LEDGER, ChaosStack
-from tests.chaos.ledger import Load, Subscriber, format_table, reconcile, wait_caught_up, wait_terminal
+from tests.chaos.ledger import Load, Subscriber, format_table, reconcile, statuses_of, wait_caught_up, wait_terminal
 
 COUNT = 430  # sends per fault: about 3,000 across the seven faults
 RATE = 40.0  # per second: ~11 s of sending
@@ -167,7 +167,7 @@ def test_ledger_under_fault(chaos: ChaosStack, fault: str) -> None:
             ctx.note(f"terminal after {drain:.1f}s more")
             expected = {e.cursor for s in statuses.values() for e in s.events}
             wait_caught_up(subscribers, expected, timeout=15)
-            statuses = {m: client.get_status(m) for m in statuses}  # a final look, all settled
+            statuses = statuses_of(client, list(statuses))  # a final look, all settled
         ledger = reconcile(fault, load, statuses, chaos.recorder, subscribers)
         ledger.drain_seconds = drain
         replays = load.replay_check()
