@@ -116,16 +116,16 @@ def test_events_print_one_readable_line_each_or_ndjson_with_json(stack: Stack) -
                      "x").stdout.strip()
     with stack.client() as client:
         wait_status(client, message_id, {SENT})
-    lines = cli(stack, "events", "--message-id", message_id, "--idle-timeout", "5").stdout.splitlines()
+    lines = cli(stack, "events", "--message-id", message_id, "--idle-timeout", "1").stdout.splitlines()
     parsed = [LINE.match(line).groups() for line in lines]
     assert parsed == [("QUEUED", message_id, "-", "-"), ("SENDING", message_id, "-", "-"),
                       ("SENT", message_id, "events-cli@cli.example.com", "250")]
-    out = cli(stack, "events", "--json", "--message-id", message_id, "--idle-timeout", "5").stdout
+    out = cli(stack, "events", "--json", "--message-id", message_id, "--idle-timeout", "1").stdout
     ndjson = [json.loads(line) for line in out.splitlines()]
     assert [e["type"] for e in ndjson] == ["EVENT_TYPE_QUEUED", "EVENT_TYPE_SENDING", "EVENT_TYPE_SENT"]
     assert all(e["message_id"] == message_id and e["cursor"] for e in ndjson)
     sent_only = cli(stack, "events", "--json", "--message-id", message_id, "--type", "sent",
-                    "--idle-timeout", "5").stdout.splitlines()
+                    "--idle-timeout", "1").stdout.splitlines()
     assert [json.loads(line)["type"] for line in sent_only] == ["EVENT_TYPE_SENT"]
 
 
