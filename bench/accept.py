@@ -162,7 +162,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[100.0, 200.0])
     parser.add_argument("--processes", type=int, default=2, help="server processes (POSTWIRE_SERVER_PROCESSES)")
-    parser.add_argument("--channels", type=int, default=8, help="client connections")
+    parser.add_argument("--channels", type=int, default=32,
+                        help="client connections (the kernel spreads connections, not calls, over server processes)")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import time
+from typing import Any
 
 from _stack import bench_stack, smtp_sink, wait_until
 from postfix_ref import postfix_relay_rate
@@ -82,13 +83,14 @@ def _sent_span(stack) -> tuple[int, float]:  # noqa: ANN001
     return count, (last - first).total_seconds()
 
 
-def postwire(n: int, workers: int, size: int, threads: int, rate: float, seconds: float) -> dict[str, float]:
+def postwire(n: int, workers: int, size: int, threads: int, rates: list[float], seconds: float) -> dict[str, Any]:
     """Delivery throughput: n emails accepted while no worker runs, then drained by
     `workers` processes (emails/s between the first and the last SENT). Then latency:
-    emails offered at `rate`/s for `seconds` with the workers running, accept → SENT
-    percentiles from the server's own timestamps (created_at → sent_at)."""
+    emails offered at each of `rates`/s for `seconds` with the workers running, accept →
+    SENT percentiles from the server's own timestamps (created_at → sent_at), and the
+    part of it spent waiting for a worker (created_at → the SENDING event)."""
     body = ("Lorem ipsum dolor sit amet. " * (size // 28 + 1))[:size]
-    figures: dict[str, float] = {}
+    figures: dict[str, Any] = {"latency": []}
     with bench_stack(0, threads, server_processes="2") as stack:
         figures["accepted"] = asyncio.run(_accept(stack, n, body))
         start = time.perf_counter()
@@ -101,19 +103,25 @@ def postwire(n: int, workers: int, size: int, threads: int, rate: float, seconds
         rss = {name: rss_mb(pid) for name, pid in {**stack.pids, **server_children(stack.pids["server"])}.items()}
         figures["worker_rss"] = max(v for k, v in rss.items() if k.startswith("worker"))
         figures["server_rss"] = max(v for k, v in rss.items() if k.startswith("server"))
-        m = int(rate * seconds)
-        with stack.sql() as conn:
-            conn.execute("DELETE FROM events; DELETE FROM email_tags; DELETE FROM emails")
-        figures["offered"] = asyncio.run(_accept(stack, m, body, rate=rate))
-        with stack.sql() as conn:
-            wait_until(lambda: conn.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0] >= m)
-            lat = sorted(
-                r[0] * 1000
-                for r in conn.execute("SELECT extract(epoch FROM sent_at - created_at) FROM emails").fetchall()
-            )
-        for q in (50, 90, 99):
-            figures[f"p{q}"] = float(lat[min(len(lat) - 1, int(len(lat) * q / 100))])
+        for rate in rates:
+            m = int(rate * seconds)
+            with stack.sql() as conn:
+                conn.execute("DELETE FROM events; DELETE FROM email_tags; DELETE FROM emails")
+            achieved = asyncio.run(_accept(stack, m, body, rate=rate))
+            with stack.sql() as conn:
+                wait_until(lambda: conn.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0] >= m)
+                rows = conn.execute(
+                    "SELECT extract(epoch FROM e.sent_at - e.created_at) * 1000,"
+                    "       extract(epoch FROM s.occurred_at - e.created_at) * 1000"
+                    " FROM emails e JOIN events s ON s.email_id = e.id AND s.type = 'sending'"
+                ).fetchall()
+            figures["latency"].append((rate, achieved, percentiles([r[0] for r in rows]), percentiles([r[1] for r in rows])))
     return figures
+
+
+def percentiles(values: list[float]) -> dict[int, float]:
+    ordered = sorted(values)
+    return {q: float(ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]) for q in (50, 90, 99)}
 
 
 def main() -> None:
@@ -122,10 +130,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--rate", type=float, default=200.0, help="offered emails/s for the latency run")
+    parser.add_argument("--rates", default="100,200", help="offered emails/s for the latency runs (comma-separated)")
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    f = postwire(args.n, args.workers, args.size, args.threads, args.rate, args.seconds)
+    rates = [float(r) for r in args.rates.split(",")]
+    f = postwire(args.n, args.workers, args.size, args.threads, rates, args.seconds)
     deliver_rate = f["delivered"]
     ref = reference(args.n, args.size)
     port = free_port()
@@ -138,8 +147,10 @@ def main() -> None:
     print(f"postwire accepted:  {f['accepted']:8.0f} emails/s (backlog, no worker running)")
     print(f"postwire delivered: {deliver_rate:8.0f} emails/s (first to last SENT; {f['drain_wall']:.0f}/s counting worker start-up)")
     print(f"  RSS: largest server process {f['server_rss']:.0f} MB, largest worker {f['worker_rss']:.0f} MB")
-    print(f"accept → SENT at {args.rate:.0f}/s offered ({f['offered']:.0f}/s achieved): "
-          f"p50 {f['p50']:.1f}  p90 {f['p90']:.1f}  p99 {f['p99']:.1f} ms")
+    for rate, achieved, sent, waiting in f["latency"]:
+        print(f"accept → SENT at {rate:.0f}/s offered ({achieved:.0f}/s achieved): "
+              f"p50 {sent[50]:.1f}  p90 {sent[90]:.1f}  p99 {sent[99]:.1f} ms; "
+              f"of which waiting for a worker p50 {waiting[50]:.1f}  p99 {waiting[99]:.1f} ms")
     print(f"reference Postfix relaying to smtp-sink: {postfix:8.0f} emails/s (smtp-source → Postfix queue → sink)")
     print(f"reference smtp-source → smtp-sink (wire ceiling): {ref:8.0f} emails/s")
     print(f"ratio postwire/Postfix: {deliver_rate / postfix:.3f}   postwire/wire: {deliver_rate / ref:.3f}")

@@ -47,6 +47,7 @@ SERVICE_NAMES = (
     webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
 )
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # room for a 25 MB email in base64; Send explains the limit
+MAX_CONNECTION_AGE_MS = 300_000
 
 
 class Server:
@@ -108,6 +109,10 @@ class Server:
                 ("grpc.keepalive_timeout_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                # After five minutes a connection is asked to move on (GOAWAY; calls in
+                # progress, streams included, finish undisturbed): clients reconnect and
+                # the kernel spreads them again over POSTWIRE_SERVER_PROCESSES.
+                ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_MS),
             ],
         )
         limits = SendLimits(max_recipients=settings.max_recipients, max_total_bytes=settings.max_message_bytes)
