@@ -2,7 +2,7 @@
 Postfix's smtp-sink on loopback. References in the same run: Postfix itself relaying
 the same messages to the same sink (bench/postfix_ref.py), and smtp-source → smtp-sink.
 
-    .venv/bin/python bench/deliver.py [-n 5000] [--workers 2] [--size 2048]
+    .venv/bin/python bench/deliver.py [-n 20000] [--workers 2] [--size 2048]
 
 Needs PostgreSQL, RabbitMQ and Redis (make services) and smtp-sink/smtp-source
 (scripts/ensure-services.sh --with-postfix). Uses its own database and queue prefix.
@@ -126,7 +126,7 @@ def percentiles(values: list[float]) -> dict[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=5000)
+    parser.add_argument("-n", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--size", type=int, default=2048)
