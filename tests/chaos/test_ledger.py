@@ -26,7 +26,7 @@ from tests.chaos.conftest import LEDGER, ChaosStack
 from tests.chaos.ledger import Load, Subscriber, format_table, reconcile, statuses_of, wait_caught_up, wait_terminal
 
 COUNT = 430  # sends per fault: about 3,000 across the seven faults
-RATE = 40.0  # per second: ~11 s of sending
+RATE = 60.0  # per second: ~7 s of sending, every fault inside it
 FAULT_AT = 1.5  # seconds into the sending
 DRAIN_TIMEOUT = 45.0  # every accepted email terminal within this, once the fault is over
 
