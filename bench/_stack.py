@@ -19,8 +19,8 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.processes import Process, base_env, run, wait_serving  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
+from tests.support.processes import Process, base_env, run, wait_serving  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 

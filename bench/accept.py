@@ -39,9 +39,15 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def percentiles(values: list[float]) -> dict[int, float]:
+    """p50, p90 and p99 of `values` (the inclusive method: never past the maximum)."""
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {50: q[49], 90: q[89], 99: q[98]}
+
+
 def quantiles(latencies: list[float]) -> str:
-    q = statistics.quantiles(latencies, n=100, method="inclusive")  # never past the max
-    return f"p50 {q[49]:6.1f}  p90 {q[89]:6.1f}  p99 {q[98]:6.1f}  max {max(latencies):6.1f} ms"
+    p = percentiles(latencies)
+    return f"p50 {p[50]:6.1f}  p90 {p[90]:6.1f}  p99 {p[99]:6.1f}  max {max(latencies):6.1f} ms"
 
 
 async def closed_loop(call, concurrency: int, seconds: float) -> tuple[float, list[float]]:  # noqa: ANN001

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -30,8 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from postwire.v1 import email_service_pb2, email_service_pb2_grpc  # noqa: E402
-from tests.support.processes import Process, base_env, run, wait_serving  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
+from tests.support.processes import Process, base_env, run, wait_serving  # noqa: E402
+
+from accept import percentiles  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -51,8 +52,8 @@ def measure(call, n: int, concurrency: int) -> tuple[float, float, float]:  # no
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(n)))
     elapsed = time.perf_counter() - start
-    q = statistics.quantiles(latencies, n=100, method="inclusive")  # never past the max
-    return n / elapsed, q[49] * 1000, q[98] * 1000
+    p = percentiles(latencies)
+    return n / elapsed, p[50] * 1000, p[99] * 1000
 
 
 def main() -> None:

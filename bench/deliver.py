@@ -22,7 +22,7 @@ from _stack import bench_stack, smtp_sink, wait_until
 from postfix_ref import postfix_relay_rate
 
 import grpc
-from accept import rss_mb, server_children
+from accept import percentiles, rss_mb, server_children
 
 from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
@@ -117,11 +117,6 @@ def postwire(n: int, workers: int, size: int, threads: int, rates: list[float], 
                 ).fetchall()
             figures["latency"].append((rate, achieved, percentiles([r[0] for r in rows]), percentiles([r[1] for r in rows])))
     return figures
-
-
-def percentiles(values: list[float]) -> dict[int, float]:
-    ordered = sorted(values)
-    return {q: float(ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]) for q in (50, 90, 99)}
 
 
 def main() -> None:

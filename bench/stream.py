@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import multiprocessing
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from _stack import bench_stack
+from accept import percentiles
 
 from postwire_client import Client
 
@@ -64,13 +64,9 @@ def lag_run(stack, rate: float, seconds: float) -> list[float]:  # noqa: ANN001
     return lags
 
 
-def p99(lags: list[float]) -> float:
-    return statistics.quantiles(lags, n=100, method="inclusive")[98]
-
-
 def summary(lags: list[float]) -> str:
-    q = statistics.quantiles(lags, n=100, method="inclusive")  # never past the max
-    return f"events {len(lags):6d}  p50 {q[49]:7.1f} ms  p90 {q[89]:7.1f} ms  p99 {q[98]:7.1f} ms  max {max(lags):7.1f} ms"
+    p = percentiles(lags)
+    return f"events {len(lags):6d}  p50 {p[50]:7.1f} ms  p90 {p[90]:7.1f} ms  p99 {p[99]:7.1f} ms  max {max(lags):7.1f} ms"
 
 
 def main() -> None:
@@ -84,7 +80,7 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; subscriber, load generator and stack on the same machine")
     print(f"idle (2 emails/s):      {summary(idle)}")
     print(f"load ({args.rate:.0f} emails/s, {rates[-1]:.0f} events/s): {summary(loaded)}")
-    print(f"p99 ratio load/idle: {p99(loaded) / p99(idle):.2f}")
+    print(f"p99 ratio load/idle: {percentiles(loaded)[99] / percentiles(idle)[99]:.2f}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from postwire_client import Client
-from tests.support.processes import Process, run, wait_serving
 from tests.support.ports import free_port
+from tests.support.processes import Process, run, wait_serving
 from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import AMQP, PG_ADMIN, REDIS, fresh_database, fresh_queue_prefix, stack_env
 

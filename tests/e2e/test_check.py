@@ -13,9 +13,9 @@ import pytest
 
 from postwire_client.check import secret_key_problem
 from tests.conftest import Stack
+from tests.support.ports import free_port
 from tests.support.processes import POSTWIRE, REPO, Process, base_env, wait_serving
 from tests.support.proxy import Proxy
-from tests.support.ports import free_port
 from tests.support.smtp import SmtpServer
 from tests.support.stack import fresh_database, stack_env
 

@@ -24,9 +24,9 @@ from postwire_client import (
 )
 from tests.conftest import Stack
 from tests.e2e.test_full_stack import send_simple, wait_status
+from tests.support.ports import free_port
 from tests.support.processes import Process, wait_serving
 from tests.support.proxy import Proxy
-from tests.support.ports import free_port
 
 S = email_pb2
 E = event_pb2

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from postwire.v1 import email_pb2, event_pb2
 from postwire_client import Client
-from tests.support.processes import Process, base_env, wait_serving
 from tests.support.ports import free_port
+from tests.support.processes import Process, base_env, wait_serving
 
 E = event_pb2
 

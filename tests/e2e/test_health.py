@@ -16,9 +16,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.app import SERVICE_NAMES
 from tests.conftest import Stack
+from tests.support.ports import free_port
 from tests.support.processes import Process, wait_serving
 from tests.support.proxy import Proxy
-from tests.support.ports import free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -23,9 +23,9 @@ from postwire_client import Client, NotFoundError, UnauthenticatedError
 from tests.conftest import Stack
 from tests.e2e.test_full_stack import send_simple, wait_status
 from tests.support.envoy import run_envoy
+from tests.support.ports import free_port
 from tests.support.processes import Process, run, wait_serving
 from tests.support.proxy import Proxy
-from tests.support.ports import free_port
 
 SEND = {"from_address": "a@example.com", "to": ["limits@example.com"], "subject": "s", "text_body": "t"}
 TERMINAL = {email_pb2.EMAIL_STATUS_SENT, email_pb2.EMAIL_STATUS_BOUNCED, email_pb2.EMAIL_STATUS_FAILED}

@@ -26,9 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc
 from postwire_client import Client, InvalidArgumentError
 from tests.e2e.test_full_stack import send_simple, wait_status
+from tests.support.ports import free_ports
 from tests.support.processes import Process, run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
-from tests.support.ports import free_ports
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env
 
 S = email_pb2
@@ -233,13 +233,10 @@ def test_open_stream_gauge_follows_streams_as_they_open_and_close(obs: ObsStack)
         call.cancel()
         channel.close()
     eventually(lambda: value(scrape(obs.server_metrics), name, **labels) == base)
-    handled = "postwire_grpc_server_handled_total"
-    codes = lambda: {dict(ls)["grpc_code"]: v for (n, ls), v in scrape(obs.server_metrics).items()  # noqa: E731
-                     if n == handled and ("grpc_method", "StreamEvents") in ls}
     try:
-        eventually(lambda: codes().get("CANCELLED", 0) >= 1)
+        eventually(lambda: stream_events_by_code(obs).get("CANCELLED", 0) >= 1)
     except AssertionError:
-        raise AssertionError(f"StreamEvents by code: {codes()}") from None
+        raise AssertionError(f"StreamEvents by code: {stream_events_by_code(obs)}") from None
 
 
 def test_streams_the_client_cancels_at_any_moment_end_cancelled_without_an_error_log(obs: ObsStack) -> None:
@@ -254,13 +251,18 @@ def test_streams_the_client_cancels_at_any_moment_end_cancelled_without_an_error
         time.sleep(random.random() * 0.05)
         call.cancel()
         channel.close()
-    codes = lambda: {dict(ls)["grpc_code"]: v for (n, ls), v in scrape(obs.server_metrics).items()  # noqa: E731
-                     if n == "postwire_grpc_server_handled_total" and ("grpc_method", "StreamEvents") in ls}
     eventually(lambda: value(scrape(obs.server_metrics), "postwire_grpc_server_streams_open",
                              grpc_method="StreamEvents") == 0)
     # (RESOURCE_EXHAUSTED may show too, when cancelled streams still hold the key's 10 slots)
-    assert "CANCELLED" in codes() and not set(codes()) & {"INTERNAL", "UNKNOWN"}, codes()
+    codes = stream_events_by_code(obs)
+    assert "CANCELLED" in codes and not set(codes) & {"INTERNAL", "UNKNOWN"}, codes
     assert "unhandled error" not in obs.log("server")
+
+
+def stream_events_by_code(obs: ObsStack) -> dict[str, float]:
+    """StreamEvents calls the server counted, by the gRPC code they ended with."""
+    return {dict(ls)["grpc_code"]: v for (n, ls), v in scrape(obs.server_metrics).items()
+            if n == "postwire_grpc_server_handled_total" and ("grpc_method", "StreamEvents") in ls}
 
 
 def drain(call: Any) -> None:

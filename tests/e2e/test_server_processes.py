@@ -12,8 +12,8 @@ import grpc
 from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
 from tests.conftest import Stack
-from tests.support.processes import Process, wait_serving
 from tests.support.ports import free_port
+from tests.support.processes import Process, wait_serving
 
 
 def _running(pid: int) -> bool:

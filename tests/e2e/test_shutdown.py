@@ -22,8 +22,8 @@ import grpc
 
 from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc, event_pb2
 from tests.conftest import Stack
-from tests.support.processes import Process, run, wait_serving
 from tests.support.ports import free_port
+from tests.support.processes import Process, run, wait_serving
 
 S = email_pb2
 TERMINAL = {S.EMAIL_STATUS_SENT, S.EMAIL_STATUS_BOUNCED, S.EMAIL_STATUS_FAILED}

@@ -32,8 +32,8 @@ from pydantic import SecretStr
 from core.settings import MASK, RelaySettings, Settings
 from postwire_client.cli import build_parser
 from tests.support.envoy import envoy_binary, unique_base_id
-from tests.support.processes import POSTWIRE, REPO, base_env
 from tests.support.ports import free_port
+from tests.support.processes import POSTWIRE, REPO, base_env
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]

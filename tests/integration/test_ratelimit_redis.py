@@ -15,8 +15,8 @@ import redis
 from prometheus_client import REGISTRY
 
 from core.ratelimit import Quota, RedisRateLimiter, RedisStreamSlots
-from tests.support.proxy import Proxy
 from tests.support.ports import free_port
+from tests.support.proxy import Proxy
 
 REDIS_PORT = 6379
 REDIS = f"redis://127.0.0.1:{REDIS_PORT}/0"
