@@ -8,6 +8,7 @@
 #   make dev        run the local stack (postwire dev)
 #   make lint       quick syntax checks
 #   make bench      run the benchmarks, write bench/results/latest.md
+#   make chaos-soak broker restart, database restart, server kill 10 times each; prints the ledger (not in CI)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -18,7 +19,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BUFENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 PYTEST_ARGS ?=
 
-.PHONY: help venv services generate docs contracts test dev lint bench
+.PHONY: help venv services generate docs contracts test dev lint bench chaos-soak
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -62,3 +63,8 @@ lint: venv
 bench: venv
 	bash scripts/ensure-services.sh --with-postfix
 	$(VENV)/bin/python bench/run_all.py
+
+CHAOS_ROUNDS ?= 10
+chaos-soak: venv services
+	CHAOS_FAULTS=rabbitmq-restart,postgres-restart,server-sigkill CHAOS_ROUNDS=$(CHAOS_ROUNDS) \
+	  $(VENV)/bin/pytest tests/chaos -q

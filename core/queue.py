@@ -101,8 +101,8 @@ class ConfirmedChannel:
             except aiormq.exceptions.PublishError:  # returned unroutable: the queue went away
                 self._declared.discard(queue)
                 error: Exception = Unavailable(f"queue {queue} is missing")
-            except (aiormq.exceptions.AMQPError, ConnectionError, OSError, TimeoutError, dramatiq.errors.ConnectionError) as exc:
-                self._channel = None
+            except Exception as exc:  # noqa: BLE001 - AMQP, socket, timeout or anything else:
+                self._channel = None  # a channel that failed once is not trusted again
                 error = Unavailable(f"message broker unavailable: {exc!r}")
             if attempt < attempts:
                 await asyncio.sleep(0.05 * attempt)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.after_commit import best_effort
 from core.content import EmailContent, content_to_dict
 from core.db import database_errors_as_unavailable
 from core import context, event_log
@@ -103,6 +104,7 @@ class EmailService:
         schedule_horizon: timedelta = timedelta(days=30),
         publish_grace: timedelta = timedelta(seconds=5),
         events_retention: timedelta = timedelta(days=30),
+        publish_timeout: float = 2.0,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -117,12 +119,15 @@ class EmailService:
         self.accepts: GroupCommit[tuple[int, NewEmail], Accepted] = GroupCommit(store.accept_many, parallel=1)
         self.schedule_horizon = schedule_horizon
         self.publish_grace = publish_grace
+        self.publish_timeout = publish_timeout
 
     async def send(self, account_id: int, content: EmailContent, options: SendOptions = SendOptions()) -> tuple[str, Status]:
         """Store the email (with its first event), then publish its id.
 
-        Once stored, the email is accepted: if the broker is down the scheduler
-        publishes it later, so a publish failure is logged, not reported.
+        Once stored, the email is accepted: if the publish fails in any way (broker
+        down, a confirm that never comes, ...) the scheduler publishes it later, so
+        the failure is logged, not reported. An error answered here means nothing
+        was stored.
         """
         now = utcnow()
         violations = schedule_violations(options.send_at, options.expires_at, now, self.schedule_horizon)
@@ -146,16 +151,23 @@ class EmailService:
         )
         async with database_errors_as_unavailable():
             accepted = await self.accepts.submit((account_id, new))
+        # Committed: from here on Send answers OK whatever happens (core.after_commit).
         context.bind_email(accepted.message_id, account_id)  # for the log lines of this request
-        if accepted.replayed or scheduled:
-            return accepted.message_id, accepted.status
-        try:
-            await self.publisher.publish(accepted.email_id)
-        except Unavailable:
-            log.warning("publish failed; the scheduler will publish %s", accepted.message_id)
-            return accepted.message_id, accepted.status
-        self.published.add(accepted.email_id)
+        if not (accepted.replayed or scheduled):
+            await self.announce(accepted.email_id, accepted.message_id)
         return accepted.message_id, accepted.status
+
+    async def announce(self, email_id: int, message_id: str) -> None:
+        """Publish a committed email's id and note it as published, best effort: any
+        failure leaves it to the scheduler, after the grace period. Never raises."""
+        published = await best_effort(
+            lambda: self.publisher.publish(email_id), what=f"publishing {message_id}", timeout=self.publish_timeout
+        )
+        if published:
+            try:
+                self.published.add(email_id)
+            except Exception:  # noqa: BLE001 - unmarked only means published once more
+                log.warning("could not note %s as published", message_id, exc_info=True)
 
     async def get_status(self, account_id: int, message_id: str) -> EmailRecord:
         if not message_id:

@@ -182,6 +182,13 @@ class Settings(BaseSettings):
     publish_grace_seconds: float = Field(
         5.0, description="An accepted email still unpublished after this is published by the scheduler."
     )
+    publish_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How long Send waits for the broker to confirm an accepted email's delivery message;"
+        " past it (or on any publish failure) Send still answers OK and the scheduler publishes the email"
+        " after publish_grace_seconds.",
+    )
     republish_after_seconds: float = Field(
         1800.0,
         description="A QUEUED email published this long ago and still unclaimed is published again"

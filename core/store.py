@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core import event_log, metrics
+from core import commit_outcome, event_log, metrics
 from core.times import aware, utcnow
 from core.db import email_tags, emails, events, idempotency_keys
 from core.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -149,13 +149,21 @@ class Store:
         removed before commit. When a batch fails on one bad row, each email is
         stored on its own so the others are not refused with it.
         """
+        xid: str | None = None  # set once every row is written: only the COMMIT is left
         try:
             async with self.engine.begin() as conn:
                 stored = await self._insert_many(conn, items, utcnow())
+                xid = await commit_outcome.transaction_id(conn)
         except IntegrityError:
             if len(items) == 1:
                 raise
             return [await self._accept_alone(account_id, new) for account_id, new in items]
+        except (DBAPIError, OSError) as exc:
+            if xid is None:  # failed before the COMMIT: rolled back, nothing stored
+                raise
+            # The connection failed during COMMIT: the rows may be stored. Answer by
+            # what the database says happened, never a guess (core.commit_outcome).
+            await commit_outcome.settle(self.engine, xid, [new.message_id for _, new in items], exc)
         results: list[Accepted | Exception] = []
         for (account_id, new), accepted in zip(items, stored):
             if accepted is None:

@@ -70,6 +70,7 @@ class Server:
             events_retention=timedelta(days=settings.events_retention_days),
             schedule_horizon=timedelta(days=settings.schedule_horizon_days),
             publish_grace=timedelta(seconds=settings.publish_grace_seconds),
+            publish_timeout=settings.publish_timeout_seconds,
         )
         self.keys = KeyManager(KeyStore(engine), settings.secret_key.get_secret_value())
         if settings.redis_url:

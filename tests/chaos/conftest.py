@@ -128,7 +128,8 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosStack]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if LEDGER:
-        from tests.chaos.ledger import format_table
+        from tests.chaos.ledger import format_table, format_totals
 
         terminalreporter.write_sep("=", "chaos ledger")
         terminalreporter.write_line(format_table(LEDGER))
+        terminalreporter.write_line(format_totals(LEDGER))

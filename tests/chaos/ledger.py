@@ -189,7 +189,10 @@ class Ledger:
             "sent": self.sent,
             "bounced": self.bounced,
             "failed": self.failed,
+            "rejected": len(self.rejected),
+            "rejected but delivered": len(self.orphans),
             "duplicates": f"{self.duplicates} ({self.in_flight_dups} in flight)",
+            "unexpected dups": len(self.unexpected_dups),
             "missing": self.missing,
             "deferred": self.deferred,
             "abandoned": self.abandoned,
@@ -278,7 +281,8 @@ def reconcile(
     return ledger
 
 
-COLUMNS = ["fault", "accepted", "sent", "bounced", "failed", "duplicates", "missing", "deferred", "abandoned",
+COLUMNS = ["fault", "accepted", "rejected", "rejected but delivered", "sent", "bounced", "failed", "duplicates",
+           "unexpected dups", "missing", "deferred", "abandoned",
            "client retries", "stream gaps/repeats", "drain s", "total s"]
 
 
@@ -287,3 +291,15 @@ def format_table(rows: list[dict[str, object]]) -> str:
     lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS), "  ".join("-" * widths[c] for c in COLUMNS)]
     lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in COLUMNS) for r in rows]
     return "\n".join(lines)
+
+
+def format_totals(rows: list[dict[str, object]]) -> str:
+    """One line over every run: what must stay zero, summed."""
+    def total(column: str) -> int:
+        return sum(int(str(r.get(column, 0))) for r in rows)
+
+    return (
+        f"{len(rows)} runs, {total('accepted')} accepted: {total('rejected')} rejected, "
+        f"{total('rejected but delivered')} rejected but delivered, {total('missing')} lost, "
+        f"{total('unexpected dups')} unexpected duplicates"
+    )

@@ -14,6 +14,7 @@ Redis are stopped and started again (always restarted, in `finally`).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,11 +143,20 @@ FAULTS: dict[str, Callable[[Context], None]] = {
 PREPARE: dict[str, Callable[[ChaosStack], None]] = {"worker-sigkill": arm_stalls, "smtp-disconnect": arm_disconnects}
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
-def test_ledger_under_fault(chaos: ChaosStack, fault: str) -> None:
+def _runs() -> list[tuple[str, int]]:
+    """Every fault once; `make chaos-soak` picks faults (CHAOS_FAULTS, comma-separated)
+    and repeats each (CHAOS_ROUNDS times), each run on a fresh account."""
+    faults = [f for f in os.environ.get("CHAOS_FAULTS", "").split(",") if f] or list(FAULTS)
+    unknown = set(faults) - set(FAULTS)
+    assert not unknown, f"CHAOS_FAULTS names unknown faults {sorted(unknown)}; known: {list(FAULTS)}"
+    return [(fault, n) for fault in faults for n in range(int(os.environ.get("CHAOS_ROUNDS", "1")))]
+
+
+@pytest.mark.parametrize(("fault", "run"), _runs(), ids=[f if n == 0 else f"{f}-{n}" for f, n in _runs()])
+def test_ledger_under_fault(chaos: ChaosStack, fault: str, run: int) -> None:
     started = time.monotonic()
     chaos.recorder.faults.clear()
-    key = chaos.new_key(f"chaos-{fault}")
+    key = chaos.new_key(f"chaos-{fault}-{run}")
     subscribers = [Subscriber(chaos.address, key) for _ in range(2)]
     load = Load(chaos.address, key, fault, COUNT, RATE, recipient)
     ctx = Context(chaos, load, [])
