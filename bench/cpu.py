@@ -59,7 +59,7 @@ def delivery_cpu(emails: int) -> None:
     with bench_stack(0) as stack:
         asyncio.run(_backlog(stack, emails))
         os.environ.update({k: v for k, v in stack.env.items() if k.startswith("POSTWIRE_")})
-        from core.queue import make_broker
+        from core.delivery.queue import make_broker
         from core.settings import Settings
         from workers.app import WorkerApp
 

@@ -10,23 +10,31 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from core.db import make_engine
-from core.key_store import KeyStore
-from core.keys import KeyManager
-from core.metrics import MetricsEndpoint
-from core.notify import make_notifier
-from core.queue import Publisher, WebhookPublisher, make_broker
-from core.ratelimit import LocalRateLimiter, LocalStreamSlots, RedisRateLimiter, RedisStreamSlots
-from core.service import EmailService
+from core.delivery.queue import Publisher, WebhookPublisher, make_broker
+from core.emails.service import EmailService
+from core.emails.store import Store
+from core.emails.validation import SendLimits
+from core.events.notify import make_notifier
+from core.keys.manager import KeyManager
+from core.keys.store import KeyStore
+from core.limits.local import LocalRateLimiter, LocalStreamSlots
+from core.limits.redis_backend import RedisRateLimiter, RedisStreamSlots
+from core.observability.metrics import MetricsEndpoint
+from core.observability.tracing import Tracing
+from core.observability.tracing import setup as setup_tracing
 from core.settings import Settings
-from core.store import Store
-from core.tracing import Tracing, setup as setup_tracing
-from core.validation import SendLimits
-from core.webhook_signing import SecretBox
-from core.webhook_store import WebhookStore
-from core.webhooks import WebhookManager, WebhookPolicy
-from postwire.v1 import email_service_pb2, email_service_pb2_grpc, key_service_pb2, key_service_pb2_grpc
-from postwire.v1 import webhook_service_pb2, webhook_service_pb2_grpc
+from core.storage.db import make_engine
+from core.webhooks.manager import WebhookManager, WebhookPolicy
+from core.webhooks.signing import SecretBox
+from core.webhooks.store import WebhookStore
+from postwire.v1 import (
+    email_service_pb2,
+    email_service_pb2_grpc,
+    key_service_pb2,
+    key_service_pb2_grpc,
+    webhook_service_pb2,
+    webhook_service_pb2_grpc,
+)
 from server.auth import AuthInterceptor
 from server.health import HealthMonitor
 from server.interceptors import ErrorInterceptor

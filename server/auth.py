@@ -13,9 +13,16 @@ from typing import Any
 import grpc
 
 from core.errors import PermissionDenied, ResourceExhausted, Unauthenticated
-from core.keys import KeyManager
-from core.ratelimit import Quota, RateLimiter
-from server.interceptors import Continuation, api_key_from, before, current_principal, metadata_value, wrap
+from core.keys.manager import KeyManager
+from core.limits.interface import Quota, RateLimiter
+from server.interceptors import (
+    Continuation,
+    api_key_from,
+    before,
+    current_principal,
+    metadata_value,
+    wrap,
+)
 from server.policy import policy_for
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
-
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from core.cursor import Position, encode_cursor
+from core.emails.model import EmailRecord, EventRecord, EventType, Status
 from core.errors import FieldViolation, InvalidArgument
-from core.model import EmailRecord, EventRecord, EventType, Status
+from core.events.cursor import Position, encode_cursor
 from postwire.v1 import email_pb2, email_service_pb2, event_pb2
 
 

@@ -21,8 +21,8 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from core.emails.validation import key_path
 from core.errors import FieldViolation, InvalidArgument
-from core.validation import key_path
 
 Deserializer = Callable[[bytes], Any]
 

@@ -10,8 +10,12 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from core.errors import FieldViolation, InvalidArgument, PostwireError, ResourceExhausted
-
+from core.errors import (
+    FieldViolation,
+    InvalidArgument,
+    PostwireError,
+    ResourceExhausted,
+)
 
 # Trailers must fit the peer's metadata limit (grpcio's default is 8 KiB soft, 16 KiB
 # hard; Envoy's is 60 KiB) or the caller sees RESOURCE_EXHAUSTED/INTERNAL from its own

@@ -19,7 +19,7 @@ from grpc._cython import cygrpc  # ExecuteBatchError: what a write to a gone cal
 from grpc.experimental import wrap_server_method_handler
 
 from core.errors import PostwireError
-from core.keys import Principal
+from core.keys.manager import Principal
 from server.decoding import Undecodable, safe_deserializer
 from server.errors import internal_status, to_status
 
@@ -43,6 +43,16 @@ def wrap(handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, aroun
         return around(behavior, streaming, details)
 
     return wrap_server_method_handler(wrapped, handler)
+
+
+def never_raise(what: str, step: Callable[..., object], *args: Any) -> None:
+    """Run a bookkeeping step that follows a call (a metric, a span, a log line): a
+    failure there is logged, never allowed to replace the call's own answer (a Send that
+    committed must answer OK)."""
+    try:
+        step(*args)
+    except Exception:  # noqa: BLE001 - bookkeeping must not change what the caller hears
+        log.warning("%s failed after the call", what, exc_info=True)
 
 
 def before(check: Callable[[Any, grpc.aio.ServicerContext, grpc.HandlerCallDetails], Awaitable[None]]) -> Around:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 
 from core.errors import FieldViolation, InvalidArgument
-from core.key_store import KeyRecord
-from core.keys import KeyManager, KeyOptions
+from core.keys.manager import KeyManager, KeyOptions
+from core.keys.store import KeyRecord
 from postwire.v1 import api_key_pb2, key_service_pb2_grpc
 from postwire.v1 import key_service_pb2 as pb
 from server.convert import datetime_or_none, timestamp

@@ -19,8 +19,8 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
-from core.metrics import metric
-from server.interceptors import Behavior, Continuation, wrap
+from core.observability.metrics import metric
+from server.interceptors import Behavior, Continuation, never_raise, wrap
 
 HANDLED = metric(
     Counter,
@@ -81,6 +81,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         def done(context: grpc.aio.ServicerContext, kind: str, error: BaseException | None) -> None:
             HANDLED.labels(service, method, kind, final_code(context, error).name).inc()
 
+        def observe(seconds: float) -> None:
+            HANDLING.labels(service, method).observe(seconds)
+
         def around(behavior: Behavior, streaming: bool, details: grpc.HandlerCallDetails) -> Behavior:
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started = time.perf_counter()
@@ -92,8 +95,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                     raise
                 finally:
                     if kind == "unary":  # not a stream that writes through the context
-                        HANDLING.labels(service, method).observe(time.perf_counter() - started)
-                    done(context, kind, error)
+                        never_raise("the latency metric", observe, time.perf_counter() - started)
+                    never_raise("the RPC metric", done, context, kind, error)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 gauge = STREAMS_OPEN.labels(service, method)
@@ -106,8 +109,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                     error = exc
                     raise
                 finally:
-                    gauge.dec()
-                    done(context, kind, error)
+                    never_raise("the open streams metric", gauge.dec)
+                    never_raise("the RPC metric", done, context, kind, error)
 
             return stream if streaming else unary
 

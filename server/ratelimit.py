@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 
 from core.errors import ResourceExhausted
-from core.keys import Principal
-from core.ratelimit import Decision, Quota, RateLimiter, StreamSlots
+from core.keys.manager import Principal
+from core.limits.interface import Decision, Quota, RateLimiter, StreamSlots
 from server.errors import rate_limit_metadata
 from server.interceptors import Behavior, Continuation, current_principal, wrap
 from server.policy import MethodPolicy, policy_for

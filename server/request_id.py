@@ -2,7 +2,7 @@
 
 Outermost interceptor. It takes the caller's `x-request-id` metadata when it looks like
 an id (Envoy sends one with every request) or makes one, keeps it in
-core.context.request_id for every log line of the call (and, through the publisher's
+core.observability.context.request_id for every log line of the call (and, through the publisher's
 message options, of the worker that delivers the email), and returns it as response
 metadata `x-request-id`: in the headers of an answer, in the trailers of an error.
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import grpc
 
-from core import context as log_context
-from server.interceptors import Behavior, Continuation, current_principal, metadata_value, wrap
+from core.observability import context as log_context
+from server.interceptors import Behavior, Continuation, current_principal, metadata_value, never_raise, wrap
 from server.metrics import final_code, split_method
 
 log = logging.getLogger("postwire.rpc")
@@ -107,7 +107,7 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):
                     error = exc
                     raise
                 finally:
-                    finish(context, started, error)
+                    never_raise("the RPC log line", finish, context, started, error)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 started = time.perf_counter()
@@ -122,7 +122,7 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):
                     error = exc
                     raise
                 finally:
-                    finish(context, started, error)
+                    never_raise("the RPC log line", finish, context, started, error)
 
             return stream if streaming else unary
 

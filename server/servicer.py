@@ -6,12 +6,19 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from core.cursor import decode_cursor
-from core.service import EmailService, Heartbeat, SendOptions
-from core.validation import SendLimits, validate_send
+from core.emails.service import EmailService, Heartbeat, SendOptions
+from core.emails.validation import SendLimits, validate_send
+from core.events.cursor import decode_cursor
 from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
-from server.convert import datetime_or_none, event_to_proto, timestamp, event_types_from_proto, status_response, status_to_proto
+from server.convert import (
+    datetime_or_none,
+    event_to_proto,
+    event_types_from_proto,
+    status_response,
+    status_to_proto,
+    timestamp,
+)
 from server.interceptors import current_principal
 
 

@@ -1,4 +1,4 @@
-"""A span per RPC, when tracing is on (core.tracing; POSTWIRE_OTEL_ENDPOINT).
+"""A span per RPC, when tracing is on (core.observability.tracing; POSTWIRE_OTEL_ENDPOINT).
 
 Right inside server.request_id, so the request id is known and the status is the one
 the call really ends with (errors mapped, refusals of auth and rate limits included).
@@ -12,7 +12,7 @@ OpenTelemetry, or Envoy with tracing), else it starts a trace. It is named
 and status ERROR for the codes that mean the server failed (UNKNOWN, INTERNAL,
 UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED, DATA_LOSS), not for a caller's mistake.
 A unary call's span is the current span while the servicer runs, so the delivery
-message it publishes carries its traceparent (core.context.message_options). Health
+message it publishes carries its traceparent (core.observability.context.message_options). Health
 checks get no span: probes every few seconds would drown the traces worth reading.
 """
 
@@ -24,10 +24,16 @@ from typing import Any
 import grpc
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from core import context as log_context
-from core import tracing
+from core.observability import context as log_context
+from core.observability import tracing
 from core.settings import Settings
-from server.interceptors import Behavior, Continuation, current_principal, wrap
+from server.interceptors import (
+    Behavior,
+    Continuation,
+    current_principal,
+    never_raise,
+    wrap,
+)
 from server.metrics import final_code, split_method
 from server.request_id import QUIET_PREFIX
 
@@ -89,7 +95,7 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
                         error = exc
                         raise
                     finally:
-                        _finish(span, context, error)
+                        never_raise("the RPC span", _finish, span, context, error)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 # Not made current: a generator may be closed from another context, where
@@ -103,8 +109,8 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
                     error = exc
                     raise
                 finally:
-                    _finish(span, context, error)
-                    span.end()
+                    never_raise("the RPC span", _finish, span, context, error)
+                    never_raise("ending the RPC span", span.end)
 
             return stream if streaming else unary
 

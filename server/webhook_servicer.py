@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 
 from core.errors import FieldViolation, InvalidArgument
-from core.webhook_store import ENABLED, AttemptRecord, EndpointChanges, EndpointRecord
-from core.webhooks import WebhookManager
+from core.webhooks.manager import WebhookManager
+from core.webhooks.store import ENABLED, AttemptRecord, EndpointChanges, EndpointRecord
 from postwire.v1 import webhook_pb2, webhook_service_pb2_grpc
 from postwire.v1 import webhook_service_pb2 as pb
 from server.convert import event_type_to_proto, event_types_from_proto, timestamp

@@ -9,18 +9,23 @@ from typing import Any
 
 import dramatiq
 
-from core.db import make_engine
-from core.deadletter import DeadLetters
-from core.delivery_store import DeliveryStore
-from core.queue import DELIVER_ACTOR, RETRIES_EXHAUSTED_ACTOR, deliver_queue, make_broker
+from core.delivery.deadletter import DeadLetters
+from core.delivery.queue import (
+    DELIVER_ACTOR,
+    RETRIES_EXHAUSTED_ACTOR,
+    deliver_queue,
+    make_broker,
+)
+from core.delivery.store import DeliveryStore
+from core.observability.tracing import setup as setup_tracing
 from core.settings import Settings
-from core.tracing import setup as setup_tracing
-from workers.delivery import Deliverer, RetryPolicy
-from workers.limits import DomainLimiter
+from core.storage.db import make_engine
+from workers.delivery.actor import Deliverer, RetryPolicy
+from workers.delivery.domain_limits import DomainLimiter
 from workers.log_context import LogContext
 from workers.metrics import MessageMetrics, MeteredTransport, WorkerMetrics
 from workers.tracing import MessageTracing, TracedDeliverer, TracedTransport
-from workers.webhook_actor import register_webhook_actors
+from workers.webhooks.actor import register_webhook_actors
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """Worker log lines carry the request id of the RPC that queued their message.
 
-The publisher puts `core.context.message_options()` ({"request_id": ...}) into each
+The publisher puts `core.observability.context.message_options()` ({"request_id": ...}) into each
 Dramatiq message's options. This middleware sets it again in the worker thread before
 the actor runs; Dramatiq's AsyncIO middleware starts the actor's coroutine from that
 thread, so the coroutine (and everything it logs) sees it too. The delivery code adds
-the message and account ids once it has claimed the email (core.context.bind_email).
+the message and account ids once it has claimed the email (core.observability.context.bind_email).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware
 
-from core import context
+from core.observability import context
 
 
 class LogContext(Middleware):

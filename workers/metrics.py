@@ -26,12 +26,12 @@ from dramatiq.middleware import Middleware
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import make_engine
-from core.metrics import MetricsEndpoint, metric, waiting_emails
-from core.queue import deliver_queue, webhook_queue
+from core.delivery.queue import deliver_queue, webhook_queue
+from core.observability.metrics import MetricsEndpoint, metric, waiting_emails
 from core.settings import Settings
-from workers.classify import Kind, classify, classify_reply
-from workers.smtp import SmtpTransport, TransactionResult
+from core.storage.db import make_engine
+from workers.delivery.classify import Kind, classify, classify_reply
+from workers.delivery.smtp import SmtpTransport, TransactionResult
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class MeteredTransport(SmtpTransport):
 
 
 def webhook_attempt(outcome: str, status_code: int | None) -> None:
-    """Count one webhook POST (workers.webhook_delivery)."""
+    """Count one webhook POST (workers.webhooks.delivery)."""
     WEBHOOK_ATTEMPTS.labels(outcome, reply_class(status_code)).inc()
 
 

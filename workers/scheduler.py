@@ -16,14 +16,14 @@ import threading
 import time
 from datetime import timedelta
 
-from core.db import make_engine
-from core.delivery_store import DeliveryStore
+from core.delivery.queue import Publisher, WebhookPublisher
+from core.delivery.store import DeliveryStore
 from core.errors import Unavailable
-from core.queue import Publisher, WebhookPublisher
-from core.retention import prune
+from core.events.retention import prune
 from core.settings import Settings
+from core.storage.db import make_engine
 from core.times import utcnow
-from workers.webhook_dispatch import WebhookDispatcher
+from workers.webhooks.dispatch import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class SchedulerThread(threading.Thread):
 
 def run_scheduler(settings: Settings, stop: threading.Event) -> None:
     """Serve until `stop` is set."""
-    from core.queue import make_broker
+    from core.delivery.queue import make_broker
 
     broker = make_broker(settings)
     scheduler = Scheduler(settings, Publisher(broker, settings))

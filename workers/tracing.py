@@ -1,4 +1,4 @@
-"""Worker spans, when tracing is on (core.tracing; POSTWIRE_OTEL_ENDPOINT).
+"""Worker spans, when tracing is on (core.observability.tracing; POSTWIRE_OTEL_ENDPOINT).
 
 `MessageTracing`, a Dramatiq middleware, opens a span per queued message, named after
 the actor (`deliver_email`, kind CONSUMER), as the child of the `traceparent` in the
@@ -25,14 +25,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from core import tracing
-from core.model import ClaimedEmail
-from core.model import Status as EmailStatus
-from core.queue import DELIVER_ACTOR
-from workers.classify import classify
-from workers.delivery import Deliverer
+from core.delivery.queue import DELIVER_ACTOR
+from core.emails.model import ClaimedEmail
+from core.emails.model import Status as EmailStatus
+from core.observability import tracing
+from workers.delivery.actor import Deliverer
+from workers.delivery.classify import classify
+from workers.delivery.smtp import TransactionResult
 from workers.metrics import MeteredTransport
-from workers.smtp import TransactionResult
 
 OUTCOME = "postwire.outcome"
 

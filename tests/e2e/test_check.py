@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from postwire_client.check import secret_key_problem
+from postwire_service.check import secret_key_problem
 from tests.conftest import Stack
 from tests.support.ports import free_port
 from tests.support.processes import POSTWIRE, REPO, Process, base_env, wait_serving
@@ -167,6 +167,6 @@ def test_long_running_processes_name_a_missing_secret(command: str) -> None:
 def test_stack_env_and_the_dev_mode_use_strong_secrets(tmp_path: Path) -> None:
     env = stack_env(database_url="x", queue_prefix="p", grpc_port=1, smtp_relays="[]")
     assert secret_key_problem(env["POSTWIRE_SECRET_KEY"]) is None
-    from postwire_client.embedded import dev_settings
+    from postwire_service.embedded import dev_settings
 
     assert secret_key_problem(dev_settings(tmp_path / "dev").secret_key.get_secret_value()) is None

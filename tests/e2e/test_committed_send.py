@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiormq
 import pytest
 
-from core.service import EmailService
+from core.emails.service import EmailService
 from core.settings import Settings
 from postwire.v1 import email_pb2
 from postwire_client import Client
@@ -179,6 +179,28 @@ def test_send_answers_ok_when_noting_the_publish_fails(
     monkeypatch.setattr(faulty.service.published, "add", broken)
     with Client(faulty.address, stack.key_a) as client:
         reply = client.send(from_address="a@example.com", to=["marks@committed.example"], subject="m", text_body="m")
+        assert reply.status == S.EMAIL_STATUS_QUEUED
+        assert wait_status(client, reply.message_id, {S.EMAIL_STATUS_SENT}, timeout=30).status == S.EMAIL_STATUS_SENT
+    stack.recorder.wait_for(reply.message_id)
+    assert len(stack.recorder.by_message_id(reply.message_id)) == 1
+
+
+def test_send_answers_ok_when_bookkeeping_after_the_call_fails(
+    stack: Stack, faulty: Faulty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Metrics and the access log line run after the servicer returned: their failure
+    must not replace the OK of a committed Send."""
+    from server import metrics as rpc_metrics
+    from server import request_id
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bookkeeping is broken")
+
+    monkeypatch.setattr(rpc_metrics.HANDLED, "labels", broken)
+    monkeypatch.setattr(rpc_metrics.HANDLING, "labels", broken)
+    monkeypatch.setattr(request_id.log, "info", broken)
+    with Client(faulty.address, stack.key_a) as client:
+        reply = client.send(from_address="a@example.com", to=["books@committed.example"], subject="b", text_body="b")
         assert reply.status == S.EMAIL_STATUS_QUEUED
         assert wait_status(client, reply.message_id, {S.EMAIL_STATUS_SENT}, timeout=30).status == S.EMAIL_STATUS_SENT
     stack.recorder.wait_for(reply.message_id)

@@ -360,9 +360,9 @@ def test_no_api_key_secret_key_or_body_reaches_any_log(obs: ObsStack) -> None:
 
 
 async def test_transitions_count_at_commit_and_never_for_a_rolled_back_transaction(tmp_path: Path) -> None:
-    from core import metrics
-    from core.db import make_engine
-    from core.model import EventType, NewEvent
+    from core.emails.model import EventType, NewEvent
+    from core.observability import metrics
+    from core.storage.db import make_engine
 
     def count(to: str) -> float:
         return metrics.EMAIL_TRANSITIONS.labels(to=to)._value.get()

@@ -290,7 +290,7 @@ def test_nothing_is_exported_when_tracing_is_off(tmp_path: Path) -> None:
 def test_tracing_off_is_a_no_op() -> None:
     from opentelemetry import trace
 
-    from core import context, tracing
+    from core.observability import context, tracing
     from core.settings import Settings
     from server.tracing import rpc_tracing
 
@@ -310,9 +310,11 @@ def test_tracing_off_is_a_no_op() -> None:
 
 
 def test_tracing_on_in_process_puts_the_traceparent_in_message_options() -> None:
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
 
-    from core import context, tracing
+    from core.observability import context, tracing
     from core.settings import Settings
 
     exporter = InMemorySpanExporter()
@@ -335,8 +337,8 @@ def test_tracing_on_in_process_puts_the_traceparent_in_message_options() -> None
 def test_endpoint_setting() -> None:
     from pydantic import ValidationError
 
+    from core.observability.tracing import traces_url
     from core.settings import Settings
-    from core.tracing import traces_url
 
     assert traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
     assert traces_url("http://collector:4318/") == "http://collector:4318/v1/traces"
@@ -354,10 +356,12 @@ def test_worker_spans_reach_the_async_actor_through_the_event_loop_thread() -> N
     from dramatiq.brokers.stub import StubBroker
     from dramatiq.middleware import AsyncIO
     from opentelemetry import trace
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
 
-    from core import tracing
-    from core.queue import DELIVER_ACTOR
+    from core.delivery.queue import DELIVER_ACTOR
+    from core.observability import tracing
     from core.settings import Settings
     from workers.tracing import MessageTracing
 

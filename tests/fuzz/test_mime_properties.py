@@ -1,6 +1,6 @@
 """Properties of the MIME we build, in-process: for any valid Send input (unicode and
-quotes in display names, unicode subjects, custom header values), core.mime.render on
-core.validation.validate_send's output parses back to exactly the headers intended —
+quotes in display names, unicode subjects, custom header values), core.emails.mime.render on
+core.emails.validation.validate_send's output parses back to exactly the headers intended —
 no header injected, none lost — and the subject, display names and header values come
 back as given."""
 
@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.mime import render
-from core.validation import _RESERVED_HEADERS, _RESERVED_PREFIXES, validate_send
+from core.emails.mime import render
+from core.emails.validation import _RESERVED_HEADERS, _RESERVED_PREFIXES, validate_send
 
 PROPERTIES = settings(max_examples=200, deadline=None, derandomize=True, database=None)
 DATE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core import commit_outcome
-from core.db import accounts, emails, make_engine
+from core.emails.model import Status
+from core.emails.store import Accepted, NewEmail, Store
 from core.errors import Unavailable
 from core.ids import new_message_id
-from core.migrate import upgrade
-from core.model import Status
-from core.store import Accepted, NewEmail, Store
+from core.storage import commit_outcome
+from core.storage.db import accounts, emails, make_engine
+from core.storage.migrate import upgrade
 from core.times import utcnow
 from tests.support.stack import fresh_database
 

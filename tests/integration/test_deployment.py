@@ -307,8 +307,10 @@ def test_image_build_context_has_what_the_package_needs() -> None:
 
 
 def test_image_install_ships_every_module_migration_and_stub(tmp_path: Path) -> None:
-    """Build the wheel the builder stage installs (`pip install --no-deps .`) from exactly
-    what it copies: nothing the processes load may be missing outside an editable install."""
+    """Build the wheels the builder stage installs (`pip install --no-deps ./clients/python .`)
+    from exactly what it copies: nothing the processes load may be missing outside an
+    editable install. The SDK wheel carries the stubs and the `postwire` command; the
+    service wheel adds its operator commands to it."""
     src = tmp_path / "src"
     for name in _builder_copies():
         if (REPO / name).is_dir():
@@ -316,24 +318,32 @@ def test_image_install_ships_every_module_migration_and_stub(tmp_path: Path) -> 
         else:
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(REPO / name, src / name)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(src)],
-        check=True, capture_output=True, timeout=300,
-    )
-    (wheel,) = tmp_path.glob("postwire-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    roots = {"core": "core", "server": "server", "workers": "workers",
-             "clients/python/postwire_client": "postwire_client", "gen/postwire": "postwire"}
-    expected = {
-        f"{target}/{path.relative_to(REPO / root).as_posix()}"
-        for root, target in roots.items()
-        for path in (REPO / root).rglob("*")
-        if path.suffix in {".py", ".pyi", ".mako", ".ini"} and "__pycache__" not in path.parts
+    for project in (src / "clients" / "python", src):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(project)],
+            check=True, capture_output=True, timeout=300,
+        )
+    wheels = {
+        "service": {"core": "core", "server": "server", "workers": "workers", "postwire_service": "postwire_service"},
+        "client": {"clients/python/postwire_client": "postwire_client", "gen/postwire": "postwire"},
     }
-    assert any(n.startswith("core/migrations/versions/") for n in expected)
-    assert expected <= names, sorted(expected - names)
-    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "postwire = postwire_client.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    entry_points = {"service": "service = postwire_service.cli:register", "client": "postwire = postwire_client.cli:main"}
+    for kind, roots in wheels.items():
+        (wheel,) = tmp_path.glob("postwire_client-*.whl" if kind == "client" else "postwire-*.whl")
+        names = set(zipfile.ZipFile(wheel).namelist())
+        expected = {
+            f"{target}/{path.relative_to(REPO / root).as_posix()}"
+            for root, target in roots.items()
+            for path in (REPO / root).rglob("*")
+            if path.suffix in {".py", ".pyi", ".mako", ".ini"} and "__pycache__" not in path.parts
+        }
+        assert expected <= names, sorted(expected - names)
+        listed = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        assert entry_points[kind] in zipfile.ZipFile(wheel).read(listed).decode()
+        if kind == "service":
+            assert any(n.startswith("core/storage/migrations/versions/") for n in names)
+        else:
+            assert not {n.split("/")[0] for n in names} & {"core", "server", "workers", "postwire_service"}
 
 
 # Envoy --------------------------------------------------------------------------------

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import accounts, emails, events, make_engine, suppressions
-from core.delivery_store import DeliveryStore
+from core.delivery.store import DeliveryStore
+from core.emails.model import AttemptResult, EventType, RecipientState, Status
+from core.emails.store import Accepted, NewEmail, Store
 from core.errors import AlreadyExists
 from core.ids import new_message_id
-from core.migrate import upgrade
-from core.model import AttemptResult, EventType, RecipientState, Status
-from core.store import Accepted, NewEmail, Store
+from core.storage.db import accounts, emails, events, make_engine, suppressions
+from core.storage.migrate import upgrade
 from core.times import utcnow
 from tests.support.stack import fresh_database
 

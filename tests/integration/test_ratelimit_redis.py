@@ -14,7 +14,8 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from core.ratelimit import Quota, RedisRateLimiter, RedisStreamSlots
+from core.limits.interface import Quota
+from core.limits.redis_backend import RedisRateLimiter, RedisStreamSlots
 from tests.support.ports import free_port
 from tests.support.proxy import Proxy
 
@@ -149,7 +150,7 @@ async def test_cost(limiter: RedisRateLimiter, prefix: str, sync_redis: redis.Re
 async def test_fallback_when_redis_unreachable(
     prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="core.ratelimit_redis")
+    caplog.set_level(logging.INFO, logger="core.limits.redis_backend")
     limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0", prefix, retry_interval=60)
     before = fallback_count()
     try:
@@ -170,7 +171,7 @@ async def test_fallback_when_redis_unreachable(
 async def test_recovery_through_proxy(
     proxy: Proxy, prefix: str, sync_redis: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="core.ratelimit_redis")
+    caplog.set_level(logging.INFO, logger="core.limits.redis_backend")
     limiter = RedisRateLimiter(f"redis://127.0.0.1:{proxy.port}/0", prefix, retry_interval=0.2)
     budget = [("b", Quota(3, 60.0))]
     try:

@@ -18,8 +18,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from core.settings import RelaySettings, Settings
 from tests.support.ports import free_port
-from workers import smtp_pool
-from workers.smtp import SmtpTransport, SmtpUtf8Unsupported
+from workers.delivery import pool as smtp_pool
+from workers.delivery.smtp import SmtpTransport, SmtpUtf8Unsupported
 
 BODY = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
 

@@ -12,16 +12,21 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import accounts, emails, events, make_engine
-from core.migrate import upgrade
-from core.model import EventType
+from core.emails.model import EventType
+from core.storage.db import accounts, emails, events, make_engine
+from core.storage.migrate import upgrade
 from core.times import utcnow
-from core.webhook_db import webhook_deliveries, webhook_endpoints
-from core.webhook_delivery_store import FAILED, RETRYING, AttemptOutcome, WebhookDeliveryStore
-from core.webhook_fanout import FanOut
-from core.webhook_signing import SecretBox
-from core.webhook_store import WebhookStore
-from workers.webhook_dispatch import read_new_events
+from core.webhooks.delivery_store import (
+    FAILED,
+    RETRYING,
+    AttemptOutcome,
+    WebhookDeliveryStore,
+)
+from core.webhooks.fanout import FanOut
+from core.webhooks.schema import webhook_deliveries, webhook_endpoints
+from core.webhooks.signing import SecretBox
+from core.webhooks.store import WebhookStore
+from workers.webhooks.dispatch import read_new_events
 
 
 @pytest.fixture

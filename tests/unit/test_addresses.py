@@ -1,11 +1,11 @@
-"""core.addresses: one mailbox per value, injection-proof, every violation reported."""
+"""core.emails.addresses: one mailbox per value, injection-proof, every violation reported."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.addresses import ascii_email, parse_address, parse_addresses
-from core.content import Address
+from core.emails.addresses import ascii_email, parse_address, parse_addresses
+from core.emails.content import Address
 from core.errors import FieldViolation, InvalidArgument
 
 

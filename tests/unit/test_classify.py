@@ -7,8 +7,8 @@ import asyncio
 import aiosmtplib
 import pytest
 
-from workers.classify import Kind, classify, classify_reply, retry_hint
-from workers.smtp import SmtpUtf8Unsupported
+from workers.delivery.classify import Kind, classify, classify_reply, retry_hint
+from workers.delivery.smtp import SmtpUtf8Unsupported
 
 CASES = [
     ("421 service closing", aiosmtplib.SMTPResponseException(421, "closing"), Kind.TRANSIENT, 421),

@@ -12,8 +12,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postwire.v1 import email_pb2, email_service_pb2, event_pb2
 from postwire_client.batch import batch_requests
 from postwire_client.cli import build_parser
-from postwire_client.client_cli import _attachment, base_request, event_line, status_text
+from postwire_client.formatting import event_line, status_text
 from postwire_client.progress import Progress
+from postwire_client.send_flags import _attachment, base_request
 
 BASE = email_service_pb2.SendRequest(from_address="a@example.com", to=["default@example.com"], subject="s",
                                      text_body="t", tags=["base"])

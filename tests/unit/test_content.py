@@ -1,10 +1,16 @@
-"""core.content: the stored (JSON) form round-trips exactly."""
+"""core.emails.content: the stored (JSON) form round-trips exactly."""
 
 from __future__ import annotations
 
 import json
 
-from core.content import Address, Attachment, EmailContent, content_from_dict, content_to_dict
+from core.emails.content import (
+    Address,
+    Attachment,
+    EmailContent,
+    content_from_dict,
+    content_to_dict,
+)
 
 FULL = EmailContent(
     from_address=Address("sender@example.com", "Sender"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.cursor import START, Position, decode_cursor, encode_cursor
 from core.errors import InvalidArgument
-from core.keys import PREFIX_LENGTH, generate_key, hash_key
+from core.events.cursor import START, Position, decode_cursor, encode_cursor
+from core.keys.manager import PREFIX_LENGTH, generate_key, hash_key
 
 
 @pytest.mark.parametrize("position", [Position(0, 1), Position(7, 42), Position(2**62, 2**62)])

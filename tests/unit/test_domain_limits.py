@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.settings import Settings
-from workers.limits import DomainLimiter
+from workers.delivery.domain_limits import DomainLimiter
 
 
 def _limiter(limit: int) -> DomainLimiter:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from core.group_commit import GroupCommit
+from core.storage.group_commit import GroupCommit
 
 
 async def test_concurrent_submissions_share_one_run_and_get_their_own_results() -> None:

@@ -1,4 +1,4 @@
-"""Log lines (core/logs.py) and the request context they carry (core/context.py)."""
+"""Log lines (core/observability/logs.py) and the request context they carry (core/observability/context.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from core import context
-from core.logs import JsonFormatter, TextFormatter, formatter, redact
+from core.observability import context
+from core.observability.logs import JsonFormatter, TextFormatter, formatter, redact
 
 
 def record(message: str = "hello %s", args: tuple[object, ...] = ("world",), **extra: object) -> logging.LogRecord:

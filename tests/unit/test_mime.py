@@ -1,4 +1,4 @@
-"""core.mime: rendered bytes parse back to exactly the intended message."""
+"""core.emails.mime: rendered bytes parse back to exactly the intended message."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.content import Address, Attachment, EmailContent
-from core.mime import envelope_recipients, render, requires_smtputf8
+from core.emails.content import Address, Attachment, EmailContent
+from core.emails.mime import envelope_recipients, render, requires_smtputf8
 
 DATE = datetime(2024, 3, 1, 12, 30, 5, tzinfo=timezone(timedelta(hours=2)))
 OUR_HEADERS = ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.ratelimit import Decision, LocalRateLimiter, LocalStreamSlots, Quota
+from core.limits.interface import Decision, Quota
+from core.limits.local import LocalRateLimiter, LocalStreamSlots
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""core.validation: every violation reported at once, with precise field paths."""
+"""core.emails.validation: every violation reported at once, with precise field paths."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from core.content import Address, Attachment, EmailContent
+from core.emails.content import Address, Attachment, EmailContent
+from core.emails.validation import SendLimits, validate_send
 from core.errors import InvalidArgument
-from core.validation import SendLimits, validate_send
 
 
 def request(**overrides: Any) -> dict[str, Any]:

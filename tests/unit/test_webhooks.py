@@ -10,13 +10,25 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.model import EventRecord, EventType
-from core.webhook_delivery_store import DELIVERED, FAILED, RETRYING
-from core.webhook_events import event_body, payload_type, wants
-from core.webhook_signing import SecretBox, generate_secret, secret_key_bytes, sign, webhook_headers
-from core.webhook_urls import AddressRefused, refusal, resolve_allowed, url_violations
+from core.emails.model import EventRecord, EventType
+from core.webhooks.delivery_store import DELIVERED, FAILED, RETRYING
+from core.webhooks.events import event_body, payload_type, wants
+from core.webhooks.signing import (
+    SecretBox,
+    generate_secret,
+    secret_key_bytes,
+    sign,
+    webhook_headers,
+)
+from core.webhooks.urls import AddressRefused, refusal, resolve_allowed, url_violations
 from tests.support.webhooks import VerificationError, verify
-from workers.webhook_outcome import Kind, WebhookRetryPolicy, classify, decide, parse_retry_after
+from workers.webhooks.outcome import (
+    Kind,
+    WebhookRetryPolicy,
+    classify,
+    decide,
+    parse_retry_after,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = WebhookRetryPolicy(timedelta(seconds=5), timedelta(hours=1), timedelta(hours=24), timedelta(days=5))

@@ -12,7 +12,13 @@ from google.protobuf import json_format
 
 from postwire.v1 import email_service_pb2 as pb
 from postwire_client.aio import AsyncClient
-from postwire_client.errors import PermissionDenied, PostwireError, ResourceExhausted, Unauthenticated, Unavailable
+from postwire_client.errors import (
+    PermissionDenied,
+    PostwireError,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
 from postwire_client.progress import Progress
 from postwire_client.retry import new_idempotency_key
 

@@ -1,294 +1,223 @@
-"""The `postwire` command: run the service (dev, server, worker, migrate, keys), show
-its effective settings (config) and call it (send, status, events). Client flags
-default to POSTWIRE_ADDRESS and POSTWIRE_API_KEY, then to the embedded mode's
-.postwire/dev-api-key."""
+"""The `postwire` command. Its client commands, here: send (one, `--count N` copies, or a
+`--batch` of many), status, cancel, events. They connect to POSTWIRE_ADDRESS with
+POSTWIRE_API_KEY (or --address / --api-key), falling back to the embedded mode's
+.postwire/dev-api-key.
+
+Output: `send` prints message ids on stdout (one per request, in input order);
+`status` and `events` print readable lines, or JSON with `--json` (`events --json` is
+NDJSON, one event per line). Long sends report progress on stderr.
+
+Where the service is installed too, its operator commands (dev, server, worker,
+scheduler, migrate, keys, prune, config, check) join in through the entry point group
+`postwire.commands`; this package never imports the service.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import signal
+import os
 import sys
-import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from postwire_client.client_cli import ClientSettings, add_commands
+from google.protobuf import json_format
 
-if TYPE_CHECKING:  # server-side settings are imported lazily: client commands stay light
-    from core.settings import Settings
+from postwire.v1 import event_pb2
+from postwire_client.batch import batch_requests, send_many
+from postwire_client.formatting import event_line, status_text, to_json
+from postwire_client.progress import Progress
+from postwire_client.send_flags import base_request
 
-__all__ = ["ClientSettings", "build_parser", "main"]
+if TYPE_CHECKING:
+    from postwire_client.aio import AsyncClient
+    from postwire_client.sdk import Client
+
+COMMANDS_GROUP = "postwire.commands"  # entry points: callables that add subcommands
 
 
-def _server_settings() -> Settings:
-    from core.settings import Settings
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where the client commands connect, and with which key (POSTWIRE_ADDRESS,
+    POSTWIRE_API_KEY)."""
 
-    return Settings()
+    address: str = "127.0.0.1:50051"
+    api_key: str = ""
+
+    @classmethod
+    def from_env(cls) -> ClientSettings:
+        return cls(
+            address=os.environ.get("POSTWIRE_ADDRESS") or cls.address,
+            api_key=os.environ.get("POSTWIRE_API_KEY", ""),
+        )
 
 
-def _serving_settings() -> Settings:
-    """Settings for server, worker and scheduler: they refuse to start with a missing,
-    empty or weak POSTWIRE_SECRET_KEY (`postwire dev` makes and keeps its own)."""
-    from pydantic import ValidationError
+def _target(args: argparse.Namespace) -> tuple[str, str]:
+    settings = ClientSettings.from_env()
+    key = args.api_key or settings.api_key
+    dev_key = Path(".postwire/dev-api-key")
+    if not key and dev_key.exists():
+        key = dev_key.read_text().strip()
+    return args.address or settings.address, key
 
-    from postwire_client.check import GENERATE_HINT, secret_key_problem, settings_errors
 
+def make_client(args: argparse.Namespace) -> Client:
+    from postwire_client.sdk import Client
+
+    return Client(*_target(args))
+
+
+def make_async_client(args: argparse.Namespace) -> AsyncClient:
+    from postwire_client.aio import AsyncClient
+
+    return AsyncClient(*_target(args))
+
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    base = base_request(args)
+    if args.batch:
+        text = sys.stdin.read() if args.batch == "-" else Path(args.batch).read_text()
+        requests = batch_requests(base, text.splitlines(), args.idempotency_key or "")
+    else:
+        if not args.from_address:
+            raise SystemExit("error: --from is required (or give --batch with from_address in each line)")
+        if args.count < 1:
+            raise SystemExit("error: --count must be at least 1")
+        requests = []
+        for n in range(args.count):
+            request = type(base)()
+            request.CopyFrom(base)
+            if args.idempotency_key:
+                request.idempotency_key = args.idempotency_key if args.count == 1 else f"{args.idempotency_key}-{n + 1}"
+            requests.append(request)
+    if len(requests) == 1 and not args.batch:
+        with make_client(args) as client:
+            print(client.send(requests[0]).message_id)
+        return 0
+    progress = Progress(len(requests), sys.stderr, enabled=not args.no_progress)
+
+    async def run() -> int:
+        async with make_async_client(args) as client:
+            return await send_many(client, requests, args.concurrency, progress)
+
+    return asyncio.run(run())
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        response = client.get_status(args.message_id)
+    if args.json:
+        print(json_format.MessageToJson(response, preserving_proto_field_name=True))
+    else:
+        print(status_text(response))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        response = client.cancel_scheduled(args.message_id)
+    print(json_format.MessageToJson(response, preserving_proto_field_name=True))
+    return 0
+
+
+def event_types(names: list[str]) -> list[int]:
     try:
-        settings = _server_settings()
-    except ValidationError as exc:
-        raise SystemExit("error: " + "\nerror: ".join(settings_errors(exc))) from None
-    problem = secret_key_problem(settings.secret_key.get_secret_value())
-    if problem:
-        raise SystemExit(f"error: POSTWIRE_SECRET_KEY {problem}; {GENERATE_HINT}")
-    return settings
+        return [event_pb2.EventType.Value(n if n.startswith("EVENT_TYPE_") else f"EVENT_TYPE_{n.upper()}")
+                for n in names]
+    except ValueError as exc:
+        raise SystemExit(f"error: --type: {exc}") from None
 
 
-def _logging() -> None:
-    """POSTWIRE_LOG_FORMAT and POSTWIRE_LOG_LEVEL (core/logs.py). Only those two are read
-    here: the command builds, and checks, the full settings itself."""
-    from pydantic import ValidationError
-
-    from core.logs import setup_logging
-    from core.settings import Settings
-
-    try:
-        settings = Settings(secret_key="not-needed-for-logging")  # type: ignore[arg-type]
-        setup_logging(settings.log_format, settings.log_level)
-    except ValidationError:  # the command's own settings check names the culprit
-        setup_logging()
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
-
-
-# Operator commands ----------------------------------------------------------------------
-
-
-def cmd_dev(args: argparse.Namespace) -> int:
-    from postwire_client.embedded import dev_settings, run_dev
-
-    _logging()
-    asyncio.run(run_dev(dev_settings(Path(args.data_dir)), with_envoy=not args.no_envoy))
-    return 0
-
-
-def cmd_server(args: argparse.Namespace) -> int:
-    from server.main import run_server
-
-    settings = _serving_settings()
-    _logging()
-    run_server(settings, _logging)
-    return 0
-
-
-def _serve_until_signal(run: Callable[[Settings, threading.Event], None]) -> int:
-    """Run a blocking service (worker, scheduler) until SIGINT or SIGTERM."""
-    settings = _serving_settings()
-    _logging()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    run(settings, stop)
-    return 0
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.app import run_worker
-
-    return _serve_until_signal(run_worker)
-
-
-def cmd_scheduler(args: argparse.Namespace) -> int:
-    from workers.scheduler import run_scheduler
-
-    return _serve_until_signal(run_scheduler)
-
-
-def cmd_prune(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
-    from core.db import make_engine
-    from core.retention import prune
-    from core.times import utcnow
-
-    settings = _server_settings()
-    events_age = timedelta(seconds=args.events_older_than) if args.events_older_than is not None else timedelta(
-        days=settings.events_retention_days
-    )
-    bodies_age = timedelta(seconds=args.bodies_older_than) if args.bodies_older_than is not None else timedelta(
-        days=settings.body_retention_days
-    )
-
-    async def run() -> None:
-        engine = make_engine(settings.database_url)
+def cmd_events(args: argparse.Namespace) -> int:
+    show: Callable[[event_pb2.Event], str] = to_json if args.json else event_line
+    filters = {"message_ids": args.message_id, "types": event_types(args.type), "tags": args.tag,
+               "from_now": args.from_now}
+    with make_client(args) as client:
+        if args.follow:  # resumes by cursor after disconnects and server restarts
+            events = client.follow_events(after=args.after or "", **filters)
+        else:
+            events = client.stream_events(after=args.after or "", idle_timeout=args.idle_timeout, **filters)
         try:
-            now = utcnow()
-            pruned = await prune(engine, now - events_age, now - bodies_age)
-            print(f"pruned {pruned.events} events and {pruned.bodies} bodies")
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+            for event in events:
+                print(show(event), flush=True)
+        except KeyboardInterrupt:
+            pass
     return 0
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
-    from core.migrate import upgrade
+def add_commands(sub: Any) -> None:
+    """The client subcommands, added to the `postwire` parser's subparsers."""
 
-    upgrade(_server_settings().database_url)
-    print("database schema is up to date")
-    return 0
+    def client_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--address", default="", help="gRPC address (POSTWIRE_ADDRESS)")
+        p.add_argument("--api-key", default="", help="API key (POSTWIRE_API_KEY)")
+        return p
 
+    send = client_flags(sub.add_parser("send", help="send an email (or --count copies, or a --batch of many)"))
+    send.add_argument("--from", dest="from_address", help="sender (required unless each --batch line has one)")
+    send.add_argument("--to", action="append", default=[])
+    send.add_argument("--cc", action="append", default=[])
+    send.add_argument("--bcc", action="append", default=[])
+    send.add_argument("--reply-to")
+    send.add_argument("--subject")
+    send.add_argument("--text", help="plain-text body, or @PATH")
+    send.add_argument("--html", help="HTML body, or @PATH")
+    send.add_argument("--text-file", metavar="PATH", help="plain-text body from a file (- for stdin)")
+    send.add_argument("--html-file", metavar="PATH", help="HTML body from a file (- for stdin)")
+    send.add_argument("--header", action="append", default=[], metavar="NAME=VALUE")
+    send.add_argument("--tag", action="append", default=[])
+    send.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    send.add_argument("--attach", action="append", default=[], metavar="PATH[:TYPE]",
+                      help="attach a file (repeatable); the type is guessed from the name")
+    send.add_argument("--inline", action="append", default=[], metavar="PATH:CONTENT_ID[:TYPE]",
+                      help="inline part the HTML references as cid:CONTENT_ID")
+    send.add_argument("--send-at", help="ISO 8601 time with offset, e.g. 2026-12-01T09:00:00+00:00")
+    send.add_argument("--expires-at", help="ISO 8601 time with offset; undelivered by then → FAILED")
+    send.add_argument("--idempotency-key", help="makes retrying this send safe (24 h); with --count/--batch, "
+                      "request n uses KEY-n. Without one, the client makes one up per request")
+    send.add_argument("--count", type=int, default=1, metavar="N", help="send N copies (each a separate email)")
+    send.add_argument("--batch", metavar="PATH", help="one request per line (- for stdin): a JSON object of "
+                      "SendRequest fields merged over the flags, or a bare recipient address")
+    send.add_argument("--concurrency", type=int, default=8, metavar="K", help="requests in flight (--count/--batch)")
+    send.add_argument("--no-progress", action="store_true", help="no progress on stderr for --count/--batch")
+    send.set_defaults(func=cmd_send)
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from postwire_client.check import main
+    cancel = client_flags(sub.add_parser("cancel", help="cancel a scheduled email"))
+    cancel.add_argument("message_id")
+    cancel.set_defaults(func=cmd_cancel)
 
-    return main(args)
+    status = client_flags(sub.add_parser("status", help="show an email's status, recipients and events"))
+    status.add_argument("message_id")
+    status.add_argument("--json", action="store_true", help="the GetStatus response as JSON")
+    status.set_defaults(func=cmd_status)
 
-
-def cmd_config(args: argparse.Namespace) -> int:
-    """Print the settings the server, worker and scheduler would run with, secrets masked."""
-    from pydantic import ValidationError
-
-    try:
-        settings = _server_settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            field, *inner = (str(part) for part in error["loc"])
-            where = f" [{'.'.join(inner)}]" if inner else ""
-            print(f"error: POSTWIRE_{field.upper()}{where}: {error['msg']}", file=sys.stderr)
-        return 2
-    for name, value in settings.masked().items():
-        print(f"{name}={value}")
-    return 0
-
-
-def _keys(settings: Settings):  # noqa: ANN202
-    from core.db import make_engine
-    from core.key_store import KeyStore
-    from core.keys import KeyManager
-
-    store = KeyStore(make_engine(settings.database_url))
-    return store, KeyManager(store, settings.secret_key.get_secret_value())
-
-
-def cmd_keys_create(args: argparse.Namespace) -> int:
-    from datetime import datetime
-
-    from core.keys import KeyOptions
-
-    settings = _server_settings()
-
-    async def create() -> str:
-        store, keys = _keys(settings)
-        try:
-            account_id = await store.find_or_create_account(args.account)
-            _, secret = await keys.create(
-                account_id,
-                KeyOptions(
-                    name=args.name,
-                    kind=args.kind,
-                    scopes=frozenset(args.scope or ["send", "read", "events"]),
-                    expires_at=datetime.fromisoformat(args.expires_at) if args.expires_at else None,
-                    send_per_minute=args.send_per_minute,
-                    read_per_minute=args.read_per_minute,
-                    max_streams=args.max_streams,
-                ),
-            )
-            return secret
-        finally:
-            await store.close()
-
-    print(asyncio.run(create()))
-    print("Store this key now: it is shown only once.", file=sys.stderr)
-    return 0
-
-
-def cmd_keys_list(args: argparse.Namespace) -> int:
-    settings = _server_settings()
-
-    async def listing() -> None:
-        store, keys = _keys(settings)
-        try:
-            for record in await keys.list(await store.find_or_create_account(args.account)):
-                state = "revoked" if record.revoked_at else "active"
-                print(f"{record.public_id}\t{record.prefix}…\t{record.kind}\t{','.join(sorted(record.scopes))}"
-                      f"\t{state}\t{record.name}")
-        finally:
-            await store.close()
-
-    asyncio.run(listing())
-    return 0
-
-
-def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    settings = _server_settings()
-
-    async def revoke() -> None:
-        store, keys = _keys(settings)
-        try:
-            await keys.revoke(await store.find_or_create_account(args.account), args.key_id)
-        finally:
-            await store.close()
-
-    asyncio.run(revoke())
-    print(f"revoked {args.key_id}")
-    return 0
-
-
-# Client commands (send, status, cancel, events) live in postwire_client.client_cli.
+    events = client_flags(sub.add_parser(
+        "events", help="print events, one line each (--json: NDJSON); --follow to keep streaming"))
+    events.add_argument("--follow", action="store_true", help="stream forever, resuming by cursor")
+    events.add_argument("--json", action="store_true", help="one JSON object per line (NDJSON)")
+    events.add_argument("--after", help="resume after this cursor")
+    events.add_argument("--message-id", action="append", default=[])
+    events.add_argument("--type", action="append", default=[], help="e.g. sent, bounced")
+    events.add_argument("--tag", action="append", default=[], help="only emails with this tag")
+    events.add_argument("--from-now", action="store_true", help="skip stored events")
+    events.add_argument("--idle-timeout", type=float, default=1.0, metavar="SECONDS",
+                        help="without --follow: stop once no event came for this long (default 1)")
+    events.set_defaults(func=cmd_events)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="postwire", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="postwire",
+        description="Send email through Postwire and follow its events; where the service is installed,"
+        " run and operate it too.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-
-    dev = sub.add_parser("dev", help="run everything in one process (SQLite, local SMTP capture)")
-    dev.add_argument("--data-dir", default=".postwire")
-    dev.add_argument("--no-envoy", action="store_true", help="do not start Envoy on :8080")
-    dev.set_defaults(func=cmd_dev)
-    sub.add_parser("server", help="run a gRPC server (POSTWIRE_* settings)").set_defaults(func=cmd_server)
-    sub.add_parser("worker", help="run a delivery worker (POSTWIRE_* settings)").set_defaults(func=cmd_worker)
-    sub.add_parser("scheduler", help="run the scheduler: retries, scheduled sends, recovery").set_defaults(
-        func=cmd_scheduler
-    )
-    prune_cmd = sub.add_parser("prune", help="apply the retention policy now (the scheduler does it every 10 min)")
-    prune_cmd.add_argument("--events-older-than", type=float, metavar="SECONDS", help="override the event retention")
-    prune_cmd.add_argument("--bodies-older-than", type=float, metavar="SECONDS", help="override the body retention")
-    prune_cmd.set_defaults(func=cmd_prune)
-    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
-    sub.add_parser(
-        "config", help="print the effective POSTWIRE_* settings (NAME=value, secrets masked)"
-    ).set_defaults(func=cmd_config)
-    check = sub.add_parser(
-        "check", help="check the deployment: database schema, RabbitMQ, Redis, SMTP relays, secret key (exit 1 on failure)"
-    )
-    from postwire_client.check import add_arguments
-
-    add_arguments(check)
-    check.set_defaults(func=cmd_check)
-
-    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
-    create = keys.add_parser("create", help="create an API key and print it once")
-    create.add_argument("--name", required=True)
-    create.add_argument("--account", default="default", help="account name (created if missing)")
-    create.add_argument("--kind", default="live", choices=["live", "test"], help="test: nothing reaches SMTP")
-    create.add_argument("--scope", action="append", choices=["send", "read", "events", "admin"],
-                        help="repeatable; default send, read and events")
-    create.add_argument("--expires-at", help="ISO 8601 time with offset")
-    create.add_argument("--send-per-minute", type=int)
-    create.add_argument("--read-per-minute", type=int)
-    create.add_argument("--max-streams", type=int)
-    create.set_defaults(func=cmd_keys_create)
-    listing = keys.add_parser("list", help="list an account's keys (never their secrets)")
-    listing.add_argument("--account", default="default")
-    listing.set_defaults(func=cmd_keys_list)
-    revoke = keys.add_parser("revoke", help="revoke a key by its id (key_...)")
-    revoke.add_argument("key_id")
-    revoke.add_argument("--account", default="default")
-    revoke.set_defaults(func=cmd_keys_revoke)
-
+    for entry in entry_points(group=COMMANDS_GROUP):  # the service's operator commands
+        entry.load()(sub)
     add_commands(sub)
     return parser
 

@@ -1,0 +1,265 @@
+"""Use cases behind the API: accept an email, report on it, cancel it, follow events."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.delivery.queue import Publisher
+from core.emails.after_commit import best_effort
+from core.emails.content import EmailContent, content_to_dict
+from core.emails.mime import envelope_recipients
+from core.emails.model import EmailRecord, EventRecord, EventType, Status
+from core.emails.scheduling import schedule_violations
+from core.emails.store import Accepted, NewEmail, Store
+from core.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    Unavailable,
+)
+from core.events import log as event_log
+from core.events.cursor import START, Position
+from core.events.notify import Notifier
+from core.ids import new_message_id
+from core.observability import context
+from core.storage.db import database_errors_as_unavailable
+from core.storage.group_commit import GroupCommit
+from core.times import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+PAGE = 500  # events read per query
+HOLDBACK_MIN, HOLDBACK_MAX = 0.005, 0.2  # re-read delays while events are held back
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A keep-alive for an idle stream."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
+    idempotency_key: str = ""
+    test: bool = False  # sent with a test key: reported as delivered, never handed to SMTP
+
+
+def fingerprint(content: dict[str, object], options: SendOptions) -> str:
+    """A digest of everything a request asks for, to tell a replay from a new request."""
+    payload = {
+        "content": content,
+        "send_at": options.send_at.isoformat() if options.send_at else None,
+        "expires_at": options.expires_at.isoformat() if options.expires_at else None,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class PublishedMarks:
+    """Records "published" for accepted emails in batches, off the request path.
+    A batch lost to a crash only means the scheduler publishes those emails again
+    after the grace period: a duplicate message, which the atomic claim ignores."""
+
+    def __init__(self, store: Store, delay: float = 0.1) -> None:
+        self.store = store
+        self.delay = delay
+        self._pending: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, email_id: int) -> None:
+        self._pending.append(email_id)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._later())
+
+    async def _later(self) -> None:
+        await asyncio.sleep(self.delay)
+        await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            await self.store.mark_published(batch)
+        except Exception:  # the scheduler covers these: published again after the grace period
+            log.warning("could not record %d emails as published", len(batch), exc_info=True)
+
+
+class EmailService:
+    def __init__(
+        self,
+        store: Store,
+        publisher: Publisher,
+        *,
+        notifier: Notifier | None = None,
+        poll_interval: float = 1.0,
+        heartbeat_interval: float = 15.0,
+        schedule_horizon: timedelta = timedelta(days=30),
+        publish_grace: timedelta = timedelta(seconds=5),
+        events_retention: timedelta = timedelta(days=30),
+        publish_timeout: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.notifier = notifier or Notifier()
+        self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.events_retention = events_retention
+        self.stopping = asyncio.Event()
+        self.published = PublishedMarks(store)
+        # One transaction at a time: each carries every Send that arrived while the
+        # previous one committed, which costs far less CPU than many small ones.
+        self.accepts: GroupCommit[tuple[int, NewEmail], Accepted] = GroupCommit(store.accept_many, parallel=1)
+        self.schedule_horizon = schedule_horizon
+        self.publish_grace = publish_grace
+        self.publish_timeout = publish_timeout
+
+    async def send(self, account_id: int, content: EmailContent, options: SendOptions = SendOptions()) -> tuple[str, Status]:
+        """Store the email (with its first event), then publish its id.
+
+        Once stored, the email is accepted: if the publish fails in any way (broker
+        down, a confirm that never comes, ...) the scheduler publishes it later, so
+        the failure is logged, not reported. An error answered here means nothing
+        was stored.
+        """
+        now = utcnow()
+        violations = schedule_violations(options.send_at, options.expires_at, now, self.schedule_horizon)
+        if len(options.idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            violations.append(FieldViolation("idempotency_key", f"at most {MAX_IDEMPOTENCY_KEY} characters"))
+        if violations:
+            raise InvalidArgument(violations)
+        scheduled = options.send_at is not None and options.send_at > now
+        stored = content_to_dict(content)
+        new = NewEmail(
+            message_id=new_message_id(),
+            content=stored,
+            recipients=envelope_recipients(content),
+            status=Status.SCHEDULED if scheduled else Status.QUEUED,
+            publish_after=options.send_at if scheduled and options.send_at else now + self.publish_grace,
+            send_at=options.send_at if scheduled else None,
+            expires_at=options.expires_at,
+            idempotency_key=options.idempotency_key,
+            fingerprint=fingerprint(stored, options) if options.idempotency_key else "",
+            test_mode=options.test,
+        )
+        async with database_errors_as_unavailable():
+            accepted = await self.accepts.submit((account_id, new))
+        # Committed: from here on Send answers OK whatever happens (core.emails.after_commit).
+        context.bind_email(accepted.message_id, account_id)  # for the log lines of this request
+        if not (accepted.replayed or scheduled):
+            await self.announce(accepted.email_id, accepted.message_id)
+        return accepted.message_id, accepted.status
+
+    async def announce(self, email_id: int, message_id: str) -> None:
+        """Publish a committed email's id and note it as published, best effort: any
+        failure leaves it to the scheduler, after the grace period. Never raises."""
+        published = await best_effort(
+            lambda: self.publisher.publish(email_id), what=f"publishing {message_id}", timeout=self.publish_timeout
+        )
+        if published:
+            try:
+                self.published.add(email_id)
+            except Exception:  # noqa: BLE001 - unmarked only means published once more
+                log.warning("could not note %s as published", message_id, exc_info=True)
+
+    async def get_status(self, account_id: int, message_id: str) -> EmailRecord:
+        if not message_id:
+            raise InvalidArgument([FieldViolation("message_id", "required")])
+        async with database_errors_as_unavailable():
+            record = await self.store.get_email(account_id, message_id)
+        if record is None:
+            raise NotFound(f"no email {message_id!r}")
+        horizon = utcnow() - self.events_retention
+        if record.created_at < horizon:
+            record = dataclasses.replace(record, events_pruned_before=horizon)
+        return record
+
+    async def cancel_scheduled(self, account_id: int, message_id: str) -> Status:
+        if not message_id:
+            raise InvalidArgument([FieldViolation("message_id", "required")])
+        async with database_errors_as_unavailable():
+            await self.store.cancel_scheduled(account_id, message_id)
+        return Status.CANCELED
+
+    async def follow_events(
+        self,
+        account_id: int,
+        *,
+        after: Position | int = START,
+        from_now: bool = False,
+        message_ids: Sequence[str] = (),
+        types: Sequence[EventType] = (),
+        tags: Sequence[str] = (),
+    ) -> AsyncIterator[EventRecord | Heartbeat]:
+        """Stored events after `after`, then new ones as they commit, until the caller
+        stops or the server shuts down (Unavailable: resume from the last cursor).
+        Reads page by page from the database, so a slow reader costs no memory; idle
+        streams get a Heartbeat every `heartbeat_interval` seconds."""
+        position = await self._start_position(account_id, after, from_now)
+        last_activity = time.monotonic()
+        backoff = HOLDBACK_MIN
+        while True:
+            if self.stopping.is_set():
+                raise Unavailable("server shutting down; reconnect with after=<the last cursor you received>")
+            async with database_errors_as_unavailable(), self.store.engine.connect() as conn:
+                batch, held_back = await event_log.read(
+                    conn, account_id, position, message_ids=message_ids, types=types, tags=tags, limit=PAGE
+                )
+            for event in batch:
+                position = Position(event.txid, event.id)
+                yield event
+            if batch:
+                last_activity = time.monotonic()
+            if len(batch) == PAGE:
+                continue
+            if held_back:  # a younger transaction's events wait behind an older one in flight
+                # Re-read soon: at the next commit that adds this account's events (often
+                # the older transaction itself), or after the backoff, which only grows
+                # while nothing at all comes through (under steady load some always does).
+                if batch:
+                    backoff = HOLDBACK_MIN
+                await self.notifier.wait(account_id, backoff)
+                backoff = min(backoff * 2, HOLDBACK_MAX)
+                continue
+            backoff = HOLDBACK_MIN
+            idle = time.monotonic() - last_activity
+            if idle >= self.heartbeat_interval:
+                yield Heartbeat(utcnow())
+                last_activity = time.monotonic()
+                continue
+            await self.notifier.wait(account_id, min(self.poll_interval, self.heartbeat_interval - idle))
+
+    async def _start_position(self, account_id: int, after: Position | int, from_now: bool) -> Position:
+        async with database_errors_as_unavailable(), self.store.engine.connect() as conn:
+            if isinstance(after, int):
+                after = await event_log.position_of(conn, after)
+            if after == START:
+                return await event_log.head(conn, account_id) if from_now else START
+            if after < await event_log.pruned_through(conn):
+                raise OutOfRange(
+                    "this cursor is older than the event retention period and events after it were "
+                    "pruned; start again without a cursor (or with from_now)"
+                )
+            return after
+
+    async def close(self) -> None:
+        await self.published.flush()
+
+    def shut_down(self) -> None:
+        """End every stream (resumably) and refuse new ones."""
+        self.stopping.set()
+        self.notifier.wake_all()

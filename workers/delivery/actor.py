@@ -1,0 +1,266 @@
+"""One delivery attempt as named guard steps (after postal's outgoing message processor):
+claim → check expiry → check suppression → check domain limits → send → record.
+
+Safe to run twice for the same id: the claim is atomic, so a redelivered message
+finds the email already taken or done and returns.
+
+The database writes of an attempt ride out a short database outage (a restart, a
+failover): they are retried while the claim's lease lasts. Otherwise an email the relay
+has just accepted would stay SENDING until the lease ran out and be sent a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import aiosmtplib
+
+from core.delivery.deadletter import DeadLetters
+from core.delivery.store import DeliveryStore
+from core.emails.addresses import ascii_email
+from core.emails.content import EmailContent, content_from_dict
+from core.emails.mime import envelope_recipients, render, requires_smtputf8
+from core.emails.model import (
+    AttemptResult,
+    ClaimedEmail,
+    EventType,
+    NewEvent,
+    RecipientState,
+    Status,
+)
+from core.emails.scheduling import retry_delay
+from core.errors import Unavailable
+from core.observability import context
+from core.storage.db import database_errors_as_unavailable
+from core.times import utcnow
+from workers.delivery.classify import (
+    Kind,
+    Verdict,
+    classify,
+    classify_reply,
+    retry_hint,
+)
+from workers.delivery.domain_limits import DomainLimiter
+from workers.delivery.smtp import SmtpTransport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A write retried through a database outage stops this long before the claim's lease
+# ends, so that it never lands after the scheduler could have released the claim.
+LEASE_MARGIN = timedelta(seconds=1)
+
+# Permanent replies that say the mailbox itself is bad: the address is suppressed.
+# Other 5xx (552 too big, 554 policy) bounce this email only.
+SUPPRESSING_CODES = frozenset({550, 551, 553})
+PENDING = (Status.QUEUED, Status.DEFERRED, Status.SCHEDULED)
+_STATUS_BY_KIND = {Kind.TRANSIENT: Status.DEFERRED, Kind.PERMANENT: Status.BOUNCED, Kind.FAILED: Status.FAILED}
+_EVENT_BY_STATUS = {Status.DEFERRED: EventType.DEFERRED, Status.BOUNCED: EventType.BOUNCED, Status.FAILED: EventType.FAILED}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    min_backoff: timedelta
+    max_backoff: timedelta
+    lifetime: timedelta
+    lease: timedelta
+
+
+class Attempt:
+    """The recipients' states and the events of one attempt, as they are decided."""
+
+    def __init__(self, claimed: ClaimedEmail, content: EmailContent, lease_end: datetime) -> None:
+        self.lease_end = lease_end  # the claim is ours until then
+        self.recipients = dict(claimed.recipients) or {
+            address: RecipientState(Status.QUEUED) for address in envelope_recipients(content)
+        }
+        self.events: list[NewEvent] = []
+        self.suppress: dict[str, str] = {}
+        self.last_error = ""
+        self.hint: timedelta | None = None
+
+    def pending(self) -> list[str]:
+        return [a for a, s in self.recipients.items() if s.status in PENDING]
+
+    def set(self, address: str, status: Status, event: EventType, code: int | None = None, message: str = "", detail: str = "") -> None:
+        self.recipients[address] = RecipientState(status, code, message)
+        self.events.append(NewEvent(event, code, message, detail, recipient=address))
+
+    def apply(self, address: str, verdict: Verdict) -> None:
+        status = _STATUS_BY_KIND[verdict.kind]
+        self.set(address, status, _EVENT_BY_STATUS[status], verdict.code, verdict.message, verdict.message)
+        self.last_error = f"{verdict.code} {verdict.message}" if verdict.code else verdict.message
+        if verdict.kind is Kind.PERMANENT and verdict.code in SUPPRESSING_CODES:
+            self.suppress[address] = self.last_error
+        hint = retry_hint(verdict.message) if verdict.kind is Kind.TRANSIENT else None
+        if hint:
+            self.hint = max(self.hint or timedelta(0), timedelta(seconds=hint))
+
+
+def overall(recipients: dict[str, RecipientState]) -> Status:
+    """The email's status once no recipient is pending."""
+    statuses = {s.status for s in recipients.values()}
+    for status in (Status.SENT, Status.BOUNCED, Status.FAILED):
+        if status in statuses:
+            return status
+    return Status.SUPPRESSED
+
+
+class Deliverer:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        transport: SmtpTransport,
+        limiter: DomainLimiter,
+        dead_letters: DeadLetters,
+        message_id_domain: str,
+        policy: RetryPolicy,
+    ) -> None:
+        self.store = store
+        self.transport = transport
+        self.limiter = limiter
+        self.dead_letters = dead_letters
+        self.message_id_domain = message_id_domain
+        self.policy = policy
+
+    async def deliver(self, email_id: int) -> Status | None:
+        """Attempt delivery; returns the recorded status (None if nothing was done)."""
+        lease_end = utcnow() + self.policy.lease  # claim() holds it until a moment later
+        claimed = await self.store.claim(email_id, self.policy.lease)
+        if claimed is None:
+            log.info("email %s not claimable (done, deferred or held elsewhere)", email_id)
+            return None
+        context.bind_email(claimed.message_id, claimed.account_id)  # for this attempt's log lines
+        try:
+            return await self._attempt(claimed, lease_end)
+        except Exception:
+            await self._durably("release", lease_end, lambda: self.store.release(claimed, self.policy.min_backoff))
+            raise
+
+    async def _durably(self, what: str, lease_end: datetime, write: Callable[[], Awaitable[T]]) -> T:
+        """Run one of the attempt's database writes; while the database cannot be
+        reached, retry it with backoff until shortly before the lease ends."""
+        delay = 0.1
+        while True:
+            try:
+                async with database_errors_as_unavailable():
+                    return await write()
+            except Unavailable as exc:
+                if utcnow() + timedelta(seconds=delay) >= lease_end - LEASE_MARGIN:
+                    raise
+                log.warning("%s: database unavailable (%s); retrying in %.1fs", what, exc.__cause__ or exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _attempt(self, claimed: ClaimedEmail, lease_end: datetime) -> Status | None:
+        content = content_from_dict(claimed.content)
+        attempt = Attempt(claimed, content, lease_end)
+        if claimed.expires_at and utcnow() >= claimed.expires_at:
+            return await self._give_up(claimed, attempt, "expired before it could be delivered")
+        suppressed = claimed.suppressed
+        if suppressed is None:  # not looked up with the claim
+            suppressed = await self._durably("suppression check", lease_end, lambda: self.store.suppressed(claimed.account_id, attempt.pending()))
+        for address, reason in suppressed.items():
+            attempt.set(address, Status.SUPPRESSED, EventType.SUPPRESSED, detail=f"on the suppression list: {reason}")
+        pending = attempt.pending()
+        if pending and claimed.test_mode:
+            await self._durably("record sending", lease_end, lambda: self.store.record_sending(claimed))
+            for address in pending:
+                attempt.set(address, Status.SENT, EventType.SENT, 250, "test mode: accepted, not delivered",
+                            "sent with a test key: nothing reached SMTP")
+            pending = []
+        if pending:
+            domains = [a.rpartition("@")[2] for a in pending]
+            async with self.limiter.hold(domains) as got_slots:
+                if not got_slots:
+                    delay = timedelta(seconds=random.uniform(0.5, 2.0))
+                    await self._durably("release", lease_end, lambda: self.store.release(claimed, delay))
+                    return None
+                await self._durably("record sending", lease_end, lambda: self.store.record_sending(claimed))
+                await self._send(claimed, content, pending, attempt)
+        return await self._conclude(claimed, attempt)
+
+    async def _send(self, claimed: ClaimedEmail, content: EmailContent, pending: list[str], attempt: Attempt) -> None:
+        data = render(content, message_id=f"{claimed.message_id}@{self.message_id_domain}", date=utcnow())
+        try:
+            sender = ascii_email(content.from_address.email) or content.from_address.email
+            result = await self.transport.send(sender, pending, data, smtputf8=requires_smtputf8(content))
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            verdict = classify(exc)
+            for address in pending:
+                attempt.apply(address, verdict)
+            return
+        for address in result.accepted:
+            attempt.set(address, Status.SENT, EventType.SENT, result.data_code, result.data_message, f"via {result.relay}")
+        for address, (code, message) in result.refused.items():
+            attempt.apply(address, classify_reply(code, message))
+
+    async def _conclude(self, claimed: ClaimedEmail, attempt: Attempt) -> Status:
+        deferred = [a for a, s in attempt.recipients.items() if s.status is Status.DEFERRED]
+        if deferred:
+            now = utcnow()
+            delay = retry_delay(
+                claimed.attempts, min_backoff=self.policy.min_backoff, max_backoff=self.policy.max_backoff, hint=attempt.hint
+            )
+            deadline = claimed.started_at + self.policy.lifetime
+            if claimed.expires_at:
+                deadline = min(deadline, claimed.expires_at)
+            if now + delay > deadline:
+                return await self._give_up(
+                    claimed, attempt, f"gave up after {claimed.attempts} attempts: {attempt.last_error}"
+                )
+            await self._finish(
+                claimed,
+                attempt,
+                AttemptResult(Status.DEFERRED, attempt.recipients, attempt.events, attempt.last_error, now + delay, attempt.suppress),
+            )
+            return Status.DEFERRED
+        status = overall(attempt.recipients)
+        await self._finish(
+            claimed, attempt, AttemptResult(status, attempt.recipients, attempt.events, attempt.last_error, None, attempt.suppress)
+        )
+        if status is Status.FAILED:
+            await self._dead_letter(claimed, attempt.last_error, attempt)
+        return status
+
+    async def _give_up(self, claimed: ClaimedEmail, attempt: Attempt, reason: str) -> Status:
+        for address in attempt.pending():
+            state = attempt.recipients[address]
+            attempt.recipients[address] = RecipientState(Status.FAILED, state.code, state.message)
+        attempt.events.append(NewEvent(EventType.FAILED, detail=reason))
+        status = overall(attempt.recipients)
+        await self._finish(claimed, attempt, AttemptResult(status, attempt.recipients, attempt.events, reason, None, attempt.suppress))
+        await self._dead_letter(claimed, reason, attempt)
+        return status
+
+    async def _finish(self, claimed: ClaimedEmail, attempt: Attempt, result: AttemptResult) -> None:
+        recorded = await self._durably("record attempt", attempt.lease_end, lambda: self.store.finish_attempt(claimed, result))
+        if not recorded:
+            log.warning(
+                "email %s: claim lost before its attempt %d was recorded (lease expired); outcome %s not recorded",
+                claimed.message_id, claimed.attempts, result.status.value,
+            )
+
+    async def _dead_letter(self, claimed: ClaimedEmail, reason: str, attempt: Attempt) -> None:
+        await self.dead_letters.publish(
+            {
+                "message_id": claimed.message_id,
+                "account_id": claimed.account_id,
+                "attempts": claimed.attempts,
+                "reason": reason,
+                "recipients": {a: s.to_json() for a, s in attempt.recipients.items()},
+                "failed_at": utcnow().isoformat(),
+            }
+        )
+
+    async def give_up(self, email_id: int, reason: str) -> None:
+        """Dramatiq's retries of a crashing attempt ran out: the email ends FAILED."""
+        if await self.store.fail_if_not_final(email_id, reason):
+            log.warning("email %s failed: %s", email_id, reason)
+            await self.dead_letters.publish({"email_id": email_id, "reason": reason, "failed_at": utcnow().isoformat()})
