@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.emails.model import Status
@@ -21,9 +21,10 @@ from core.emails.store import Accepted, NewEmail, Store
 from core.errors import Unavailable
 from core.ids import new_message_id
 from core.storage import commit_outcome
-from core.storage.db import accounts, emails, make_engine
+from core.storage.db import emails, make_engine
 from core.storage.migrate import upgrade
 from core.times import utcnow
+from tests.integration.test_group_commits import _account
 from tests.support.stack import fresh_database
 
 
@@ -34,11 +35,6 @@ async def engine() -> AsyncIterator[AsyncEngine]:
         engine = make_engine(url)
         yield engine
         await engine.dispose()
-
-
-async def _account(engine: AsyncEngine) -> int:
-    async with engine.begin() as conn:
-        return int((await conn.execute(insert(accounts).values(name="a", created_at=utcnow()).returning(accounts.c.id))).scalar_one())
 
 
 def _email() -> NewEmail:
