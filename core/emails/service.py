@@ -167,14 +167,11 @@ class EmailService:
     async def announce(self, email_id: int, message_id: str) -> None:
         """Publish a committed email's id and note it as published, best effort: any
         failure leaves it to the scheduler, after the grace period. Never raises."""
-        published = await best_effort(
-            lambda: self.publisher.publish(email_id), what=f"publishing {message_id}", timeout=self.publish_timeout
-        )
-        if published:
-            try:
-                self.published.add(email_id)
-            except Exception:  # noqa: BLE001 - unmarked only means published once more
-                log.warning("could not note %s as published", message_id, exc_info=True)
+        await best_effort(lambda: self._publish(email_id), what=f"publishing {message_id}", timeout=self.publish_timeout)
+
+    async def _publish(self, email_id: int) -> None:
+        await self.publisher.publish(email_id)
+        self.published.add(email_id)  # recorded in batches, off the request path
 
     async def get_status(self, account_id: int, message_id: str) -> EmailRecord:
         if not message_id:

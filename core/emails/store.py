@@ -116,8 +116,7 @@ class Store:
         xid: str | None = None  # set once every row is written: only the COMMIT is left
         try:
             async with self.engine.begin() as conn:
-                stored = await self._insert_many(conn, items, utcnow())
-                xid = await commit_outcome.transaction_id(conn)
+                stored, xid = await self._insert_many(conn, items, utcnow())
         except IntegrityError:
             if len(items) == 1:
                 raise
@@ -147,8 +146,10 @@ class Store:
 
     async def _insert_many(
         self, conn: AsyncConnection, items: Sequence[tuple[int, NewEmail]], now: datetime
-    ) -> list[Accepted | None]:
-        """Insert the batch; None marks an email whose idempotency key was taken (a replay)."""
+    ) -> tuple[list[Accepted | None], str]:
+        """Insert the batch; None marks an email whose idempotency key was taken (a replay).
+        Also returns the transaction's id (core.storage.commit_outcome), read in the same
+        INSERT."""
         keys: dict[tuple[int, str], int] = {}  # (account, key) → index of its first use
         replays: set[int] = set()
         for index, (account_id, new) in enumerate(items):
@@ -165,12 +166,13 @@ class Store:
                 )
             )
         fresh = [index for index in range(len(items)) if index not in replays]
-        ids = (
+        inserted = (
             await conn.execute(
-                insert(emails).returning(emails.c.id, sort_by_parameter_order=True),
+                insert(emails).returning(emails.c.id, commit_outcome.xid_column(conn), sort_by_parameter_order=True),
                 [_email_row(*items[index], now) for index in fresh],
             )
-        ).scalars().all()
+        ).all()
+        ids = [row[0] for row in inserted]
         email_ids = dict(zip(fresh, (int(i) for i in ids)))
         if keys:
             ordered = sorted(keys.items())  # one lock order for every batch
@@ -208,7 +210,7 @@ class Store:
         return [
             None if index in replays else Accepted(email_ids[index], items[index][1].message_id, items[index][1].status)
             for index in range(len(items))
-        ]
+        ], (str(inserted[0][1]) if inserted else "")
 
     async def _replay(self, account_id: int, new: NewEmail) -> Accepted:
         async with self.engine.connect() as conn:

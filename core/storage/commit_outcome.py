@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, Text, cast, func, literal_column, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,12 +30,13 @@ PATIENCE = 5.0  # seconds to wait for the database to say what became of the COM
 POLL = 0.2
 
 
-async def transaction_id(conn: AsyncConnection) -> str:
-    """The open transaction's id (PostgreSQL), or "" where a failed COMMIT is known
-    not to have committed (SQLite)."""
+def xid_column(conn: AsyncConnection) -> ColumnElement[str]:
+    """The writing transaction's id as a column to add to a RETURNING clause (so it
+    costs no round trip of its own): PostgreSQL's xid as text, or "" on SQLite, where
+    a failed COMMIT is known not to have committed."""
     if conn.dialect.name != "postgresql":
-        return ""
-    return str(await conn.scalar(text("SELECT pg_current_xact_id()::text")))
+        return literal_column("''")
+    return cast(func.pg_current_xact_id(), Text)
 
 
 async def status(engine: AsyncEngine, xid: str) -> str | None:

@@ -88,7 +88,7 @@ async def test_a_commit_that_did_not_go_through_answers_unavailable_and_stores_n
 async def test_a_transaction_still_in_progress_is_waited_for_then_unknown_is_unavailable(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.begin()
-        xid = await commit_outcome.transaction_id(conn)
+        xid = str(await conn.scalar(text("SELECT pg_current_xact_id()::text")))
         assert await commit_outcome.status(engine, xid) == "in progress"
         with pytest.raises(Unavailable, match="GetStatus: msg_x"):
             await commit_outcome.settle(engine, xid, ["msg_x"], OSError("gone"), patience=0.3)
