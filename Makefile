@@ -4,7 +4,7 @@
 #   make generate   regenerate gen/ from protos/ with buf
 #   make docs       regenerate docs/settings.md and docs/api.md (from core/settings.py and protos/)
 #   make contracts  buf lint, format, breaking (vs HEAD~1) and "gen/ is up to date"
-#   make test       venv + services + contracts, then the whole pytest suite (PYTEST_ARGS=...)
+#   make test       venv + services + contracts + test tools (Mail::DKIM), then the whole pytest suite (PYTEST_ARGS=...)
 #   make dev        run the local stack (postwire dev)
 #   make lint       quick syntax checks
 #   make bench      run the benchmarks, write bench/results/latest.md
@@ -50,6 +50,7 @@ contracts: venv
 
 # pytest exits 5 when it collects no test at all ("no tests ran"): not a failure.
 test: venv services contracts
+	bash scripts/ensure-test-tools.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 dev: venv

@@ -10,50 +10,15 @@ values through `Settings.masked()`.
 from __future__ import annotations
 
 import json
-import re
+import socket
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MASK = "********"
-NOT_SET = "(not set)"
-# A string setting with such a name holds a credential even if typed as a plain str.
-_SECRET_NAME = re.compile(r"secret|password|passwd|token|key|credential")
+from core.masking import MASK, NOT_SET, is_secret, mask_url, shown
 
-
-def is_secret(name: str, value: Any) -> bool:
-    """Whether a setting must never be shown: a SecretStr, or a string with a credential-like
-    name (numbers such as max_streams_per_key or webhook_secret_overlap_seconds are shown)."""
-    return isinstance(value, SecretStr) or (isinstance(value, str) and bool(_SECRET_NAME.search(name)))
-
-
-def mask_url(url: str) -> str:
-    """The URL with the password of its user-info (if any) replaced by MASK."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
-
-
-def _shown(name: str, value: Any) -> Any:
-    """A JSON-ready value with secrets masked (set: MASK; empty: NOT_SET)."""
-    if is_secret(name, value):
-        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        return MASK if raw else NOT_SET
-    if isinstance(value, BaseModel):
-        return {field: _shown(field, getattr(value, field)) for field in type(value).model_fields}
-    if isinstance(value, list):
-        return [_shown(name, item) for item in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, str) and name.endswith(("_url", "_endpoint")):
-        return mask_url(value)
-    return value
-
+__all__ = ["MASK", "NOT_SET", "RelaySettings", "Settings", "is_secret", "mask_url"]
 
 class RelaySettings(BaseModel):
     """One SMTP relay. POSTWIRE_SMTP_RELAYS takes a JSON list of these, in priority order."""
@@ -199,6 +164,48 @@ class Settings(BaseSettings):
         16, description="Deliveries in progress at once per worker process (Dramatiq worker threads)."
     )
 
+    # Sending domains and DKIM
+    require_verified_domains: bool = Field(
+        True,
+        description="Send refuses a From domain that is not a verified domain of the account (or a"
+        " subdomain of one): FAILED_PRECONDITION. Test keys are never refused; `postwire dev` turns it off.",
+    )
+    domain_recheck_hours: float = Field(
+        24.0, gt=0, description="The scheduler looks every domain's DNS records up again after this long."
+    )
+    sending_host: str = Field(
+        "",
+        description="The host name receivers see: the EHLO name, the SPF `a:` suggestion and the"
+        " return-path MX host. Empty: this machine's fully qualified name.",
+    )
+    bounce_subdomain: str = Field(
+        "bounces", description="Label of each sending domain's return-path (bounce) domain: `bounces.<domain>`."
+    )
+
+    # Direct-to-MX delivery
+    delivery_route: str = Field(
+        "mx",
+        pattern="^(mx|relay)$",
+        description="`mx`: deliver straight to each recipient domain's MX hosts; `relay`: hand every"
+        " message to the smtp_* relay(s) (a smarthost). `postwire dev` uses `relay` to its local outbox.",
+    )
+    dns_servers: list[str] = Field(
+        default_factory=list,
+        description="DNS servers (IP addresses) for MX, TXT and A lookups; empty: those of /etc/resolv.conf.",
+    )
+    dns_port: int = Field(53, description="Port of the dns_servers.")
+    dns_timeout: float = Field(5.0, gt=0, description="Seconds a DNS lookup may take before it counts as failed (temporary).")
+    mx_port: int = Field(25, description="Port of the recipients' MX hosts (25 on the internet; tests use another).")
+    mx_connections_per_host: int = Field(
+        5, ge=1, description="Open connections (and concurrent transactions) per destination MX host, per worker."
+    )
+    mx_starttls: bool = Field(
+        True,
+        description="Opportunistic STARTTLS whenever an MX host offers it (a certificate that does not verify"
+        " is still used, as receivers expect); false: never.",
+    )
+    mx_timeout: float = Field(60.0, gt=0, description="Seconds for connect and each SMTP command to an MX host.")
+
     # Embedded mode
     data_dir: Path = Field(Path(".postwire"), description="Where the embedded mode keeps its files.")
 
@@ -276,6 +283,10 @@ class Settings(BaseSettings):
             )
         ]
 
+    def sending_hostname(self) -> str:
+        """The EHLO name and the host receivers see (sending_host, else this machine's FQDN)."""
+        return self.sending_host or socket.getfqdn()
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -285,7 +296,7 @@ class Settings(BaseSettings):
         (JSON for lists, true/false), with secrets and URL passwords masked."""
         out = {}
         for name in type(self).model_fields:
-            value = _shown(name, getattr(self, name))
+            value = shown(name, getattr(self, name))
             if isinstance(value, bool):
                 text = "true" if value else "false"
             elif isinstance(value, (list, dict)):

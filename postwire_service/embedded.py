@@ -57,6 +57,9 @@ def dev_settings(data_dir: Path = Path(".postwire"), **overrides: object) -> Set
         "smtp_host": "127.0.0.1",
         "smtp_port": CAPTURE_PORT,
         "smtp_tls": "none",
+        # The local outbox is a relay; no DNS, so no domain to verify (docs/domains.md).
+        "delivery_route": "relay",
+        "require_verified_domains": False,
         "secret_key": secret_file.read_text().strip(),
         "data_dir": data_dir,
         "worker_threads": 4,

@@ -11,6 +11,11 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from core.delivery.queue import Publisher, WebhookPublisher, make_broker
+from core.domains.address_check import AddressChecker
+from core.domains.manager import DomainManager, DomainPolicy
+from core.domains.resolver import Resolver
+from core.domains.senders import VerifiedSenders
+from core.domains.store import DomainStore
 from core.emails.service import EmailService
 from core.emails.store import Store
 from core.emails.validation import SendLimits
@@ -28,6 +33,10 @@ from core.webhooks.manager import WebhookManager, WebhookPolicy
 from core.webhooks.signing import SecretBox
 from core.webhooks.store import WebhookStore
 from postwire.v1 import (
+    address_service_pb2,
+    address_service_pb2_grpc,
+    domain_service_pb2,
+    domain_service_pb2_grpc,
     email_service_pb2,
     email_service_pb2_grpc,
     key_service_pb2,
@@ -35,7 +44,9 @@ from postwire.v1 import (
     webhook_service_pb2,
     webhook_service_pb2_grpc,
 )
+from server.address_servicer import AddressServicer
 from server.auth import AuthInterceptor
+from server.domain_servicer import DomainServicer
 from server.health import HealthMonitor
 from server.interceptors import ErrorInterceptor
 from server.key_servicer import KeyServicer
@@ -53,6 +64,8 @@ SERVICE_NAMES = (
     email_service_pb2.DESCRIPTOR.services_by_name["EmailService"].full_name,
     key_service_pb2.DESCRIPTOR.services_by_name["KeyService"].full_name,
     webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+    domain_service_pb2.DESCRIPTOR.services_by_name["DomainService"].full_name,
+    address_service_pb2.DESCRIPTOR.services_by_name["AddressService"].full_name,
 )
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # room for a 25 MB email in base64; Send explains the limit
 MAX_CONNECTION_AGE_MS = 300_000
@@ -68,6 +81,8 @@ class Server:
         self.broker = broker or make_broker(settings)
         self.owns_broker = broker is None
         self.notifier = make_notifier(settings.database_url)
+        domain_store = DomainStore(engine)
+        self.senders = VerifiedSenders(domain_store)
         self.publishers = (Publisher(self.broker, settings), WebhookPublisher(self.broker, settings))
         self.service = EmailService(
             self.store,
@@ -79,6 +94,7 @@ class Server:
             schedule_horizon=timedelta(days=settings.schedule_horizon_days),
             publish_grace=timedelta(seconds=settings.publish_grace_seconds),
             publish_timeout=settings.publish_timeout_seconds,
+            senders=self.senders if settings.require_verified_domains else None,
         )
         self.keys = KeyManager(KeyStore(engine), settings.secret_key.get_secret_value())
         if settings.redis_url:
@@ -134,6 +150,19 @@ class Server:
             WebhookPolicy(settings.webhook_allow_private, timedelta(seconds=settings.webhook_secret_overlap_seconds)),
         )
         webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(self.webhooks), self.grpc)
+        resolver = Resolver.from_settings(settings)
+        self.domains = DomainManager(
+            domain_store,
+            SecretBox(settings.secret_key.get_secret_value()),
+            Resolver.from_settings(settings, cache=False),  # a check sees DNS as it is now
+            DomainPolicy(settings.sending_hostname(), settings.bounce_subdomain,
+                         timedelta(hours=settings.domain_recheck_hours)),
+            on_change=self.senders.forget,
+        )
+        domain_service_pb2_grpc.add_DomainServiceServicer_to_server(DomainServicer(self.domains), self.grpc)
+        address_service_pb2_grpc.add_AddressServiceServicer_to_server(
+            AddressServicer(AddressChecker(engine, resolver)), self.grpc
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.monitor: HealthMonitor | None = None

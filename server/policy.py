@@ -29,6 +29,14 @@ POLICIES = {
     "/postwire.v1.WebhookService/ListWebhookAttempts": MethodPolicy("admin", "read"),
     "/postwire.v1.WebhookService/RotateWebhookSecret": MethodPolicy("admin", "send"),
     "/postwire.v1.WebhookService/EnableWebhookEndpoint": MethodPolicy("admin", "send"),
+    "/postwire.v1.DomainService/CreateDomain": MethodPolicy("admin", "send"),
+    "/postwire.v1.DomainService/GetDomain": MethodPolicy("admin", "read"),
+    "/postwire.v1.DomainService/ListDomains": MethodPolicy("admin", "read"),
+    "/postwire.v1.DomainService/VerifyDomain": MethodPolicy("admin", "send"),
+    "/postwire.v1.DomainService/DeleteDomain": MethodPolicy("admin", "send"),
+    "/postwire.v1.DomainService/RotateDkimKey": MethodPolicy("admin", "send"),
+    "/postwire.v1.AddressService/ValidateAddress": MethodPolicy("read", "read"),
+    "/postwire.v1.AddressService/ValidateAddresses": MethodPolicy("read", "read"),
 }
 
 # A method of ours with no policy is refused, so a new RPC cannot ship unguarded.

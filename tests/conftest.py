@@ -17,6 +17,7 @@ import pytest
 from postwire_client import Client
 from tests.support.ports import free_port
 from tests.support.processes import Process, run, wait_serving
+from tests.support.dns import DnsServer
 from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import AMQP, PG_ADMIN, REDIS, fresh_database, fresh_queue_prefix, stack_env
 
@@ -33,6 +34,13 @@ def database_url() -> Iterator[str]:
 def queue_prefix() -> Iterator[str]:
     with fresh_queue_prefix() as prefix:
         yield prefix
+
+
+@pytest.fixture(scope="session")
+def dns() -> Iterator[DnsServer]:
+    """The DNS server of the session stack (and of any test that adds records to it)."""
+    with DnsServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +88,7 @@ def stack(
     queue_prefix: str,
     smtp: SmtpServer,
     smtp_backup: SmtpServer,
+    dns: DnsServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """The full stack: PostgreSQL, RabbitMQ, Redis, one server, two workers, a scheduler,
@@ -93,6 +102,10 @@ def stack(
         smtp_relays=json.dumps(
             [{"host": "127.0.0.1", "port": s.port, "timeout": 2} for s in (smtp, smtp_backup)]
         ),
+        dns_servers=json.dumps([dns.host]),
+        dns_port=str(dns.port),
+        dns_timeout="2",
+        sending_host="mta.postwire.test",
     )
     run(["migrate"], env)
     key_a = run(["keys", "create", "--name", "a", "--account", "account-a"], env).strip()

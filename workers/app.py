@@ -17,13 +17,23 @@ from core.delivery.queue import (
     make_broker,
 )
 from core.delivery.store import DeliveryStore
+from core.domains.resolver import Resolver
+from core.domains.senders import SigningKeys
+from core.domains.store import DomainStore
 from core.observability.tracing import setup as setup_tracing
 from core.settings import Settings
 from core.storage.db import make_engine
+from core.webhooks.signing import SecretBox
 from workers.delivery.actor import Deliverer, RetryPolicy
 from workers.delivery.domain_limits import DomainLimiter
 from workers.log_context import LogContext
-from workers.metrics import MessageMetrics, MeteredTransport, WorkerMetrics
+from workers.metrics import (
+    MessageMetrics,
+    MeteredMxTransport,
+    MeteredTransport,
+    WorkerMetrics,
+    dkim_signed,
+)
 from workers.tracing import MessageTracing, TracedDeliverer, TracedTransport
 from workers.webhooks.actor import register_webhook_actors
 
@@ -52,13 +62,20 @@ class WorkerApp:
         if self._deliverer is None:
             settings = self.settings
             traced = bool(settings.otel_endpoint)  # spans for the attempt and the SMTP transaction
+            engine = make_engine(settings.database_url)
+            if settings.delivery_route == "mx":  # straight to each recipient domain's MX hosts
+                transport: Any = MeteredMxTransport(settings, Resolver.from_settings(settings))
+            else:  # the relay(s): an SmtpTransport that counts attempts
+                transport = (TracedTransport if traced else MeteredTransport)(settings)
             self._deliverer = (TracedDeliverer if traced else Deliverer)(
-                DeliveryStore(make_engine(settings.database_url)),
-                (TracedTransport if traced else MeteredTransport)(settings),  # an SmtpTransport that counts attempts
+                DeliveryStore(engine),
+                transport,
                 DomainLimiter(settings),
                 DeadLetters(settings),
                 settings.message_id_domain,
                 retry_policy(settings),
+                SigningKeys(DomainStore(engine), SecretBox(settings.secret_key.get_secret_value())),
+                dkim_signed,
             )
         return self._deliverer
 

@@ -3,6 +3,7 @@ the queue depth (sampled from PostgreSQL and RabbitMQ on a thread of its own).
 
     postwire_delivery_attempts_total{outcome, reply_class}   one per recipient per SMTP attempt
     postwire_smtp_transaction_seconds                         one SMTP transaction, relays tried included
+    postwire_dkim_sign_seconds, postwire_dkim_signatures_total  DKIM signing of outgoing messages
     postwire_worker_messages_total{actor, outcome}            done / error / skipped
     postwire_worker_message_seconds{actor}
     postwire_webhook_attempts_total{outcome, status_class}
@@ -31,7 +32,8 @@ from core.observability.metrics import MetricsEndpoint, metric, waiting_emails
 from core.settings import Settings
 from core.storage.db import make_engine
 from workers.delivery.classify import Kind, classify, classify_reply
-from workers.delivery.smtp import SmtpTransport, TransactionResult
+from workers.delivery.mx import MxTransport
+from workers.delivery.smtp import GroupOutcome, SmtpTransport, TransactionResult
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,14 @@ BROKER_MESSAGES = metric(
     ["queue"],
 )
 
+DKIM_SECONDS = metric(
+    Histogram,
+    "postwire_dkim_sign_seconds",
+    "Time to DKIM-sign one message (every signature it carries).",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
+)
+DKIM_SIGNATURES = metric(Counter, "postwire_dkim_signatures_total", "DKIM signatures added to outgoing messages.")
+
 _OUTCOME = {Kind.TRANSIENT: "deferred", Kind.PERMANENT: "bounced", Kind.FAILED: "failed"}
 
 
@@ -114,6 +124,36 @@ class MeteredTransport(SmtpTransport):
         for code, message in result.refused.values():
             DELIVERY_ATTEMPTS.labels(_OUTCOME[classify_reply(code, message).kind], reply_class(code)).inc()
         return result
+
+
+class MeteredMxTransport(MxTransport):
+    """The direct-to-MX transport, counting what happens to each recipient."""
+
+    async def deliver(
+        self, sender: str, recipients: list[str], data: bytes, *, smtputf8: bool = False
+    ) -> list[GroupOutcome]:
+        started = time.perf_counter()
+        try:
+            outcomes = await super().deliver(sender, recipients, data, smtputf8=smtputf8)
+        finally:
+            SMTP_SECONDS.observe(time.perf_counter() - started)
+        for outcome in outcomes:
+            if outcome.result is None:
+                verdict = classify(outcome.error)  # type: ignore[arg-type]
+                DELIVERY_ATTEMPTS.labels(_OUTCOME[verdict.kind], reply_class(verdict.code)).inc(len(outcome.recipients))
+                continue
+            result = outcome.result
+            if result.accepted:
+                DELIVERY_ATTEMPTS.labels("sent", reply_class(result.data_code)).inc(len(result.accepted))
+            for code, message in result.refused.values():
+                DELIVERY_ATTEMPTS.labels(_OUTCOME[classify_reply(code, message).kind], reply_class(code)).inc()
+        return outcomes
+
+
+def dkim_signed(seconds: float, signatures: int) -> None:
+    """Count and time one message's DKIM signing (workers.delivery.actor)."""
+    DKIM_SECONDS.observe(seconds)
+    DKIM_SIGNATURES.inc(signatures)
 
 
 def webhook_attempt(outcome: str, status_code: int | None) -> None:

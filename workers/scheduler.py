@@ -4,7 +4,8 @@ due, and this process feeds RabbitMQ from it. Each round it
 - publishes due emails: retries whose backoff ended, scheduled sends whose time came,
   and accepted emails the server could not publish (broker down, crash),
 - fans new events out to webhook endpoints and publishes due webhook deliveries,
-- now and then purges idempotency keys older than 24 hours.
+- now and then purges idempotency keys older than 24 hours,
+- every minute looks up again the DNS records of sending domains whose re-check is due.
 Several schedulers may run: rows are taken with FOR UPDATE SKIP LOCKED.
 """
 
@@ -18,16 +19,22 @@ from datetime import timedelta
 
 from core.delivery.queue import Publisher, WebhookPublisher
 from core.delivery.store import DeliveryStore
+from core.domains.manager import DomainManager, DomainPolicy
+from core.domains.resolver import Resolver
+from core.domains.store import DomainStore
 from core.errors import Unavailable
 from core.events.retention import prune
 from core.settings import Settings
 from core.storage.db import make_engine
 from core.times import utcnow
+from core.webhooks.signing import SecretBox
 from workers.webhooks.dispatch import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
 PURGE_EVERY = 600.0  # seconds between idempotency-key purges and retention pruning
+RECHECK_EVERY = 60.0  # seconds between looks for sending domains due a DNS re-check
+RECHECK_BATCH = 20
 
 
 class Scheduler:
@@ -37,6 +44,8 @@ class Scheduler:
         self.stopping = threading.Event()
         self._last_purge = 0.0
         self._webhooks: WebhookDispatcher | None = None
+        self._domains: DomainManager | None = None
+        self._last_recheck = 0.0
 
     async def round(self, store: DeliveryStore) -> int:
         released = await store.release_expired_claims()
@@ -70,7 +79,25 @@ class Scheduler:
             )
             if pruned.events or pruned.bodies:
                 log.info("retention: pruned %d events and %d bodies", pruned.events, pruned.bodies)
+        if time.monotonic() - self._last_recheck > RECHECK_EVERY:
+            self._last_recheck = time.monotonic()
+            await self.recheck_domains(store)
         return published
+
+    async def recheck_domains(self, store: DeliveryStore) -> int:
+        """Verify again the domains whose `next_check_at` has come; returns how many."""
+        if self._domains is None:
+            settings = self.settings
+            self._domains = DomainManager(
+                DomainStore(store.engine), SecretBox(settings.secret_key.get_secret_value()),
+                Resolver.from_settings(settings, cache=False),
+                DomainPolicy(settings.sending_hostname(), settings.bounce_subdomain,
+                             timedelta(hours=settings.domain_recheck_hours)),
+            )
+        due = await self._domains.store.due(utcnow(), RECHECK_BATCH)
+        for domain in due:
+            await self._domains.check(domain)
+        return len(due)
 
     async def run(self) -> None:
         store = DeliveryStore(make_engine(self.settings.database_url))

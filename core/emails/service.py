@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.delivery.queue import Publisher
+from core.domains.senders import VerifiedSenders
 from core.emails.after_commit import best_effort
 from core.emails.content import EmailContent, content_to_dict
 from core.emails.mime import envelope_recipients
@@ -112,6 +113,7 @@ class EmailService:
         publish_grace: timedelta = timedelta(seconds=5),
         events_retention: timedelta = timedelta(days=30),
         publish_timeout: float = 2.0,
+        senders: VerifiedSenders | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -127,6 +129,7 @@ class EmailService:
         self.schedule_horizon = schedule_horizon
         self.publish_grace = publish_grace
         self.publish_timeout = publish_timeout
+        self.senders = senders  # None: any From domain (POSTWIRE_REQUIRE_VERIFIED_DOMAINS=false)
 
     async def send(self, account_id: int, content: EmailContent, options: SendOptions = SendOptions()) -> tuple[str, Status]:
         """Store the email (with its first event), then publish its id.
@@ -142,6 +145,8 @@ class EmailService:
             violations.append(FieldViolation("idempotency_key", f"at most {MAX_IDEMPOTENCY_KEY} characters"))
         if violations:
             raise InvalidArgument(violations)
+        if self.senders is not None and not options.test:
+            await self.senders.check(account_id, content.from_address.email)
         scheduled = options.send_at is not None and options.send_at > now
         stored = content_to_dict(content)
         new = NewEmail(

@@ -121,11 +121,15 @@ class Recorder:
 
 
 class SmtpServer:
-    def __init__(self, **controller_options: Any) -> None:
+    """A recording receiver on `host` (any 127.0.0.x stands for a host of its own) and
+    `port` (a free one when 0)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **controller_options: Any) -> None:
         self.recorder = Recorder()
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port()
         controller_options.setdefault("enable_SMTPUTF8", True)
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, **controller_options)
+        self.controller = Controller(self.recorder, hostname=host, port=self.port, **controller_options)
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()

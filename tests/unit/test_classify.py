@@ -7,6 +7,8 @@ import asyncio
 import aiosmtplib
 import pytest
 
+from core.domains.resolver import NoMailHost, NoSuchDomain, NullMx, TemporaryDnsError
+from workers.delivery.actor import SUPPRESSING_CODES
 from workers.delivery.classify import Kind, classify, classify_reply, retry_hint
 from workers.delivery.smtp import SmtpUtf8Unsupported
 
@@ -102,3 +104,28 @@ HINTS = [
 @pytest.mark.parametrize(("message", "seconds"), HINTS, ids=[h[0] or "empty" for h in HINTS])
 def test_retry_hint(message: str, seconds: float | None) -> None:
     assert retry_hint(message) == seconds
+
+
+DNS_CASES = [
+    ("null MX", NullMx("example.test"), Kind.PERMANENT, 556, "5.1.10 example.test accepts no mail (null MX, RFC 7505)"),
+    ("NXDOMAIN", NoSuchDomain("nowhere.test"), Kind.PERMANENT, 554, "5.1.2 nowhere.test: no such domain (NXDOMAIN)"),
+    ("no mail host", NoMailHost("bare.test"), Kind.PERMANENT, 554, "5.4.4 bare.test has no MX, A or AAAA record: no mail host"),
+    (
+        "SERVFAIL",
+        TemporaryDnsError("broken.test", "MX query: no server answered (SERVFAIL)"),
+        Kind.TRANSIENT,
+        None,
+        "4.4.3 DNS lookup for broken.test failed: MX query: no server answered (SERVFAIL)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("exc", "kind", "code", "message"), [c[1:] for c in DNS_CASES], ids=[c[0] for c in DNS_CASES])
+def test_classify_dns_errors(exc: BaseException, kind: Kind, code: int | None, message: str) -> None:
+    verdict = classify(exc)
+    assert (verdict.kind, verdict.code, verdict.message) == (kind, code, message)
+
+
+@pytest.mark.parametrize("exc", [c[1] for c in DNS_CASES], ids=[c[0] for c in DNS_CASES])
+def test_a_dns_failure_never_suppresses_the_address(exc: BaseException) -> None:
+    assert classify(exc).code not in SUPPRESSING_CODES

@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-import aiosmtplib
-
 from core.delivery.deadletter import DeadLetters
 from core.delivery.store import DeliveryStore
+from core.domains import dkim
+from core.domains.senders import SigningKeys
 from core.emails.addresses import ascii_email
 from core.emails.content import EmailContent, content_from_dict
 from core.emails.mime import envelope_recipients, render, requires_smtputf8
@@ -47,7 +48,7 @@ from workers.delivery.classify import (
     retry_hint,
 )
 from workers.delivery.domain_limits import DomainLimiter
-from workers.delivery.smtp import SmtpTransport
+from workers.delivery.smtp import GroupOutcome, SmtpTransport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,7 +122,11 @@ class Deliverer:
         dead_letters: DeadLetters,
         message_id_domain: str,
         policy: RetryPolicy,
+        signing_keys: SigningKeys | None = None,
+        on_signed: Callable[[float, int], None] | None = None,
     ) -> None:
+        self.signing_keys = signing_keys  # None: messages go out unsigned
+        self.on_signed = on_signed  # (seconds, signatures) of each signing, for the metrics
         self.store = store
         self.transport = transport
         self.limiter = limiter
@@ -188,18 +193,40 @@ class Deliverer:
 
     async def _send(self, claimed: ClaimedEmail, content: EmailContent, pending: list[str], attempt: Attempt) -> None:
         data = render(content, message_id=f"{claimed.message_id}@{self.message_id_domain}", date=utcnow())
-        try:
-            sender = ascii_email(content.from_address.email) or content.from_address.email
-            result = await self.transport.send(sender, pending, data, smtputf8=requires_smtputf8(content))
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            verdict = classify(exc)
-            for address in pending:
-                attempt.apply(address, verdict)
-            return
-        for address in result.accepted:
-            attempt.set(address, Status.SENT, EventType.SENT, result.data_code, result.data_message, f"via {result.relay}")
-        for address, (code, message) in result.refused.items():
-            attempt.apply(address, classify_reply(code, message))
+        data = await self._sign(claimed, content, data, attempt.lease_end)  # every header is final by now
+        sender = ascii_email(content.from_address.email) or content.from_address.email
+        outcomes: list[GroupOutcome] = await self.transport.deliver(
+            sender, pending, data, smtputf8=requires_smtputf8(content)
+        )
+        for outcome in outcomes:
+            if outcome.result is None:
+                verdict = classify(outcome.error)  # type: ignore[arg-type]
+                for address in outcome.recipients:
+                    attempt.apply(address, verdict)
+                continue
+            result = outcome.result
+            via = f"via {result.relay}" + (f" ({result.tls})" if result.tls else " (no TLS)")
+            for address in result.accepted:
+                attempt.set(address, Status.SENT, EventType.SENT, result.data_code, result.data_message, via)
+            for address, (code, message) in result.refused.items():
+                attempt.apply(address, classify_reply(code, message))
+
+    async def _sign(self, claimed: ClaimedEmail, content: EmailContent, data: bytes, lease_end: datetime) -> bytes:
+        """The message with a DKIM-Signature per active key of its verified From domain
+        (unchanged when there is none). Signs the exact bytes that go on the wire."""
+        if self.signing_keys is None:
+            return data
+        signing_keys = self.signing_keys
+        keys = await self._durably(
+            "signing keys", lease_end, lambda: signing_keys.for_sender(claimed.account_id, content.from_address.email, claimed.created_at)
+        )
+        if not keys:
+            return data
+        started = time.perf_counter()
+        signed = dkim.sign(data, keys)
+        if self.on_signed is not None:
+            self.on_signed(time.perf_counter() - started, len(keys))
+        return signed
 
     async def _conclude(self, claimed: ClaimedEmail, attempt: Attempt) -> Status:
         deferred = [a for a, s in attempt.recipients.items() if s.status is Status.DEFERRED]

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 import aiosmtplib
 
+from core.domains.resolver import DnsError
 from workers.delivery.smtp import SmtpUtf8Unsupported
 
 
@@ -35,7 +36,13 @@ def classify_reply(code: int, message: str) -> Verdict:
 
 
 def classify(exc: BaseException) -> Verdict:
-    """4xx, network faults and timeouts are transient; 5xx is permanent."""
+    """4xx, network faults and timeouts are transient; 5xx is permanent. A DNS error
+    (MX delivery) is permanent with its own code (556 null MX, 554 no such domain or no
+    mail host: never a suppressing code) or transient (SERVFAIL, timeout)."""
+    if isinstance(exc, DnsError):
+        if exc.permanent:
+            return Verdict(Kind.PERMANENT, exc.code, exc.message)
+        return Verdict(Kind.TRANSIENT, None, exc.message)
     if isinstance(exc, SmtpUtf8Unsupported):
         return Verdict(Kind.FAILED, None, str(exc))
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):

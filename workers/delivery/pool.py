@@ -1,8 +1,10 @@
-"""A pool of open SMTP connections to one relay, for one event loop.
+"""Pools of open SMTP connections to one server, for one event loop.
 
 A connection is set up once (connect, EHLO, STARTTLS, EHLO, AUTH) and reused for
 several transactions: RSET before each reuse, QUIT after `max_messages`, dropped when
 idle longer than `idle_timeout`, and closed for good after any error on it.
+`ConnectionPool` does the pooling; a subclass says how a connection is opened:
+`RelayPool` here for a configured relay, `workers.delivery.mx.MxPool` for an MX host.
 """
 
 from __future__ import annotations
@@ -37,39 +39,46 @@ class Connection:
     last_used: float = field(default_factory=time.monotonic)
 
 
-class RelayPool:
-    """At most `size` connections (and concurrent transactions) to one relay."""
+class ConnectionPool:
+    """At most `size` connections (and concurrent transactions) to one server.
+    Subclasses implement `_open`."""
 
-    def __init__(self, relay: RelaySettings, *, size: int, max_messages: int, idle_timeout: float) -> None:
-        if relay.tls not in TLS_MODES:
-            raise ValueError(f"relay {relay.name}: tls must be one of {', '.join(TLS_MODES)}")
+    def __init__(self, name: str, *, size: int, max_messages: int, idle_timeout: float) -> None:
         if size < 1 or max_messages < 1:
-            raise ValueError("smtp_pool_size and smtp_max_messages_per_connection must be at least 1")
-        self.relay = relay
-        self.name = relay.name
+            raise ValueError("pool size and max messages per connection must be at least 1")
+        self.name = name
         self.max_messages = max_messages
         self.idle_timeout = idle_timeout
         self.connections_opened = 0
+        self.users = 0  # acquired, or waiting for a slot
         self._slots = asyncio.Semaphore(size)
         self._idle: list[Connection] = []
-        self._tls_context: ssl.SSLContext | None = None
-        if relay.tls != "none":
-            self._tls_context = ssl.create_default_context(cafile=relay.ca_file or None)
         self._closed = False
 
     async def acquire(self) -> Connection:
         """A ready connection (reused, after a successful RSET unless it finished a
         transaction less than FRESH_SECONDS ago; or new); holds a slot
         until `release`. Raises connect, TLS, EHLO and AUTH errors."""
-        await self._slots.acquire()
+        self.users += 1
         try:
-            return await self._reuse() or await self._open()
+            await self._slots.acquire()
         except BaseException:
+            self.users -= 1
+            raise
+        try:
+            conn = await self._reuse()
+            if conn is None:
+                conn = await self._open()
+                self.connections_opened += 1
+        except BaseException:
+            self.users -= 1
             self._slots.release()
             raise
+        return conn
 
     async def release(self, conn: Connection, *, reusable: bool) -> None:
         """Give a connection back: pooled after a clean transaction, closed otherwise."""
+        self.users -= 1
         try:
             conn.messages += 1
             conn.last_used = time.monotonic()
@@ -108,6 +117,35 @@ class RelayPool:
             return conn
         return None
 
+    async def prune(self) -> None:
+        """QUIT the idle connections unused for longer than `idle_timeout`."""
+        now = time.monotonic()
+        stale = [c for c in self._idle if now - c.last_used > self.idle_timeout or not c.client.is_connected]
+        self._idle = [c for c in self._idle if c not in stale]
+        await asyncio.gather(*(_quit(c) for c in stale))
+
+    @property
+    def empty(self) -> bool:
+        """No connection open, none in use or awaited."""
+        return not self._idle and not self.users
+
+    async def _open(self) -> Connection:
+        """A new connection, set up and ready for MAIL; raises what setting it up raised."""
+        raise NotImplementedError
+
+
+class RelayPool(ConnectionPool):
+    """The connections to one configured relay (TLS per its `tls` mode, AUTH when set)."""
+
+    def __init__(self, relay: RelaySettings, *, size: int, max_messages: int, idle_timeout: float) -> None:
+        if relay.tls not in TLS_MODES:
+            raise ValueError(f"relay {relay.name}: tls must be one of {', '.join(TLS_MODES)}")
+        super().__init__(relay.name, size=size, max_messages=max_messages, idle_timeout=idle_timeout)
+        self.relay = relay
+        self._tls_context: ssl.SSLContext | None = None
+        if relay.tls != "none":
+            self._tls_context = ssl.create_default_context(cafile=relay.ca_file or None)
+
     async def _open(self) -> Connection:
         relay = self.relay
         client = aiosmtplib.SMTP(
@@ -129,7 +167,6 @@ class RelayPool:
         except BaseException:
             client.close()
             raise
-        self.connections_opened += 1
         log.debug("smtp relay=%s connection opened (tls=%s)", self.name, relay.tls)
         return Connection(client)
 

@@ -44,6 +44,18 @@ class TransactionResult:
     data_message: str
     accepted: list[str]
     refused: dict[str, tuple[int, str]]
+    tls: str = ""  # the TLS version of the session ("TLSv1.3"); "" for plain text
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """What became of one group of recipients (one destination domain for MX delivery,
+    all of them through a relay): a completed transaction, or the error to classify
+    for every recipient of the group."""
+
+    recipients: list[str]
+    result: TransactionResult | None
+    error: BaseException | None
 
 
 class SmtpTransport:
@@ -80,6 +92,17 @@ class SmtpTransport:
                 last = exc
         assert last is not None
         raise last
+
+    async def deliver(
+        self, sender: str, recipients: list[str], data: bytes, *, smtputf8: bool = False
+    ) -> list[GroupOutcome]:
+        """`send` as one group of all the recipients; an SMTP or network failure is
+        that group's outcome instead of being raised."""
+        try:
+            result = await self.send(sender, recipients, data, smtputf8=smtputf8)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return [GroupOutcome(list(recipients), None, exc)]
+        return [GroupOutcome(list(recipients), result, None)]
 
     async def close(self) -> None:
         for pool in self.pools:
@@ -131,7 +154,13 @@ async def _transaction(
         await client.rset()
         return TransactionResult(relay, 0, "", [], refused)
     reply = await client.data(data)
-    return TransactionResult(relay, reply.code, reply.message, accepted, refused)
+    return TransactionResult(relay, reply.code, reply.message, accepted, refused, tls_version(client))
+
+
+def tls_version(client: aiosmtplib.SMTP) -> str:
+    """The session's TLS version ("TLSv1.3"), or "" when it is plain text."""
+    ssl_object = client.get_transport_info("ssl_object")
+    return (ssl_object.version() or "TLS") if ssl_object else ""
 
 
 def _try_next_relay(exc: BaseException) -> bool:

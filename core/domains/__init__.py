@@ -1,0 +1,1 @@
+"""Sending domains: DKIM keys, DNS records and their verification, the resolver."""
