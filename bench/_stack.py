@@ -25,9 +25,10 @@ from tests.support.processes import Process, base_env, run, wait_serving  # noqa
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def smtp_sink(port: int) -> subprocess.Popen[bytes]:
+def smtp_sink(port: int, host: str = "127.0.0.1", *options: str) -> subprocess.Popen[bytes]:
+    """smtp-sink on host:port; `options` go before the address (e.g. "-D", "/tmp/dump")."""
     sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-    return subprocess.Popen([sink, "-u", "nobody", f"127.0.0.1:{port}", "1000"])
+    return subprocess.Popen([sink, "-u", "nobody", *options, f"{host}:{port}", "1000"])
 
 
 @dataclass
@@ -54,6 +55,8 @@ class BenchStack:
 
 @contextmanager
 def bench_stack(workers: int = 2, threads: int = 8, **settings: str) -> Iterator[BenchStack]:
+    """`settings` (POSTWIRE_* without the prefix, lower case) override the defaults below:
+    relay to the stack's own smtp-sink, any From domain accepted."""
     db = f"postwire_bench_{secrets.token_hex(3)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db}"')
@@ -61,7 +64,7 @@ def bench_stack(workers: int = 2, threads: int = 8, **settings: str) -> Iterator
     sink = smtp_sink(sink_port)
     logs = Path(tempfile.mkdtemp(prefix="postwire-bench-"))
     prefix = f"bench_{secrets.token_hex(3)}"
-    env = base_env(
+    values = dict(
         database_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
         queue_prefix=prefix,
         secret_key=secrets.token_urlsafe(32),
@@ -74,8 +77,12 @@ def bench_stack(workers: int = 2, threads: int = 8, **settings: str) -> Iterator
         account_send_per_minute="10000000",
         read_per_minute="10000000",
         account_read_per_minute="10000000",
-        **{"metrics_port": "0", "worker_metrics_port": "0", **settings},
+        metrics_port="0",
+        worker_metrics_port="0",
+        delivery_route="relay",
+        require_verified_domains="false",
     )
+    env = base_env(**{**values, **settings})
     procs: list[Process] = []
     try:
         run(["migrate"], env)

@@ -18,6 +18,8 @@ RUNS = [
     ("Event lag (stream subscriber under load vs idle)", ["stream.py", "--rate", "170", "--seconds", "15"]),
     ("Auth and rate limiting cost", ["auth.py", "-n", "3000"]),
     ("CPU per email (one server process; the delivery code)", ["cpu.py"]),
+    ("DKIM signing cost (vs rendering)", ["dkim_cost.py"]),
+    ("Direct-to-MX delivery with DKIM (vs relay and Postfix)", ["deliver_mx.py", "-n", "5000"]),
 ]
 
 

@@ -212,6 +212,21 @@ def check_server(address: str, timeout: float) -> str:
 # Running them ------------------------------------------------------------------------
 
 
+def check_dns(settings: Settings) -> str:
+    """The resolver direct-to-MX delivery uses answers (an MX lookup of the sending host's
+    own domain, which may well have none: any answer, NXDOMAIN included, will do)."""
+    from core.domains.resolver import PermanentDnsError, Resolver
+
+    resolver = Resolver.from_settings(settings, cache=False)
+    domain = settings.sending_hostname().partition(".")[2] or settings.sending_hostname()
+    try:
+        hosts = asyncio.run(resolver.mail_hosts(domain))
+    except PermanentDnsError:
+        hosts = []
+    servers = ", ".join(settings.dns_servers) or "the system resolver"
+    return f"{servers} answers (MX of {domain}: {', '.join(hosts) or 'none'}); EHLO as {settings.sending_hostname()}"
+
+
 def run_checks(settings: Settings, server: str = "", timeout: float = 5.0) -> list[Result]:
     checks: list[tuple[str, Callable[[], str] | str]] = [
         ("secret key", lambda: check_secret(settings)),
@@ -225,8 +240,11 @@ def run_checks(settings: Settings, server: str = "", timeout: float = 5.0) -> li
         checks.append(("redis", lambda: check_redis(settings, timeout)))
     else:
         checks.append(("redis", "not configured (per-process rate limits)"))
-    for relay in settings.relays():
-        checks.append((f"smtp relay {relay.name}", lambda relay=relay: check_relay(relay, timeout)))  # type: ignore[misc]
+    if settings.delivery_route == "mx":
+        checks.append(("dns", lambda: check_dns(settings)))
+    else:
+        for relay in settings.relays():
+            checks.append((f"smtp relay {relay.name}", lambda relay=relay: check_relay(relay, timeout)))  # type: ignore[misc]
     if server:
         checks.append((f"server {server}", lambda: check_server(server, timeout)))
     results = []

@@ -79,7 +79,7 @@ class Scheduler:
             )
             if pruned.events or pruned.bodies:
                 log.info("retention: pruned %d events and %d bodies", pruned.events, pruned.bodies)
-        if time.monotonic() - self._last_recheck > RECHECK_EVERY:
+        if time.monotonic() - self._last_recheck > min(RECHECK_EVERY, self.settings.domain_recheck_hours * 3600):
             self._last_recheck = time.monotonic()
             await self.recheck_domains(store)
         return published

@@ -28,6 +28,7 @@ from core.errors import FieldViolation, InvalidArgument
 from core.storage.db import database_errors_as_unavailable, suppressions
 
 MAX_BATCH = 1000
+MAX_LOOKUPS = 50  # DNS lookups in flight for one batch
 ROLES = frozenset({
     "abuse", "admin", "administrator", "billing", "contact", "do-not-reply", "donotreply", "help", "hostmaster",
     "info", "mailer-daemon", "marketing", "no-reply", "noc", "noreply", "office", "postmaster", "root", "sales",
@@ -70,7 +71,13 @@ class AddressChecker:
         checks = [self._syntax(a) for a in addresses]
         valid = [c for c in checks if c.syntax_valid]
         domains = {c.normalized.rpartition("@")[2] for c in valid}
-        routes = dict(zip(domains, await asyncio.gather(*(self._route(d) for d in domains)), strict=True))
+        slots = asyncio.Semaphore(MAX_LOOKUPS)
+
+        async def route(domain: str) -> tuple[str, list[str], str]:
+            async with slots:
+                return await self._route(domain)
+
+        routes = dict(zip(domains, await asyncio.gather(*(route(d) for d in domains)), strict=True))
         listed = await self._suppressed(account_id, [c.normalized for c in valid])
         for c in valid:
             c.domain_status, c.mail_hosts, why = routes[c.normalized.rpartition("@")[2]]

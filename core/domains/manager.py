@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from prometheus_client import Counter
+
 from core.domains import dkim
 from core.domains.records import (
     LOOKUP_FAILED,
@@ -31,12 +33,18 @@ from core.domains.resolver import DnsError, Resolver
 from core.domains.store import DomainRecord, DomainStore, NewKey
 from core.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from core.ids import random_token
+from core.observability.metrics import metric
 from core.storage.db import database_errors_as_unavailable
 from core.times import utcnow
 from core.webhooks.signing import SecretBox
 
 log = logging.getLogger(__name__)
 
+DOMAIN_CHECKS = metric(
+    Counter, "postwire_domain_checks_total",
+    "DNS checks of sending domains (VerifyDomain and the periodic re-check), by the state they settled on.",
+    ["state"],
+)
 MAX_DOMAINS = 100
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 ALGORITHMS = (dkim.RSA, dkim.ED25519)
@@ -135,6 +143,7 @@ class DomainManager:
                 retire=outcome.retire, drop=outcome.drop, next_check_at=utcnow() + self.policy.recheck,
             )
             updated = await self.store.get(domain.account_id, domain.public_id)
+        DOMAIN_CHECKS.labels(outcome.state).inc()
         log.info("domain %s checked: %s%s", domain.name, outcome.state, f" ({outcome.reason})" if outcome.reason else "")
         self.on_change(domain.account_id)
         assert updated is not None

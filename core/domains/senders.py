@@ -9,8 +9,8 @@ account's entry at once (`forget`); other processes see it within `ttl`.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from core.domains import dkim
@@ -18,8 +18,8 @@ from core.domains.manager import seal_context
 from core.domains.records import covers, normalize_domain
 from core.domains.store import DomainStore
 from core.errors import FailedPrecondition
-from core.times import utcnow
 from core.storage.db import database_errors_as_unavailable
+from core.times import utcnow
 from core.webhooks.signing import SecretBox
 
 T = TypeVar("T")

@@ -170,3 +170,15 @@ def test_stack_env_and_the_dev_mode_use_strong_secrets(tmp_path: Path) -> None:
     from postwire_service.embedded import dev_settings
 
     assert secret_key_problem(dev_settings(tmp_path / "dev").secret_key.get_secret_value()) is None
+
+
+def test_direct_to_mx_checks_the_resolver_instead_of_relays(stack: Stack) -> None:
+    env = {**stack.env, "POSTWIRE_DELIVERY_ROUTE": "mx"}
+    code, checks, plain = check(env)
+    assert code == 0, plain
+    assert "dns" in checks and not any(name.startswith("smtp relay") for name in checks)
+    assert "answers" in checks["dns"]["detail"] and "EHLO as mta.postwire.test" in checks["dns"]["detail"]
+    dead = {**env, "POSTWIRE_DNS_PORT": str(free_port()), "POSTWIRE_DNS_TIMEOUT": "0.5"}
+    code, checks, plain = check(dead)
+    assert code == 1 and checks["dns"]["status"] == "fail", plain
+    assert "4.4.3" in checks["dns"]["detail"]

@@ -94,7 +94,7 @@ def mx_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MxStack]:
                 database_url=database_url, queue_prefix=prefix, grpc_port=grpc_port, smtp_relays="[]",
                 delivery_route="mx", require_verified_domains="true", dns_servers=json.dumps([dns.host]),
                 dns_port=str(dns.port), dns_timeout="1", mx_port=str(port), sending_host=HOST,
-                metrics_port="0", worker_metrics_port="0",
+                metrics_port="0", worker_metrics_port="0", domain_recheck_hours="0.001",
             )
             run(["migrate"], env)
             keys = [
@@ -202,6 +202,25 @@ def test_verification_reports_missing_then_different_then_found(mx_stack: MxStac
         assert statuses[domain_pb2.DNS_RECORD_PURPOSE_DMARC] == domain_pb2.DNS_RECORD_STATUS_MISSING
         assert found.dkim_keys[0].state == domain_pb2.DKIM_KEY_STATE_ACTIVE
         assert found.next_check_at.seconds > found.last_checked_at.seconds
+
+
+def test_the_scheduler_rechecks_domains_without_being_asked(mx_stack: MxStack) -> None:
+    with mx_stack.client() as client:
+        domain = _domains(client).CreateDomain(dpb.CreateDomainRequest(name=_name("recheck"))).domain
+        [record] = _dkim_records(domain)
+        mx_stack.dns.add(record.name, "TXT", record.value)
+        deadline = time.monotonic() + 20
+        while _domains(client).GetDomain(dpb.GetDomainRequest(domain_id=domain.domain_id)).domain.state \
+                != domain_pb2.DOMAIN_STATE_VERIFIED:
+            assert time.monotonic() < deadline, "never re-checked"
+            time.sleep(0.2)
+        mx_stack.dns.remove(record.name)  # the record disappears: the next check fails the domain
+        while _domains(client).GetDomain(dpb.GetDomainRequest(domain_id=domain.domain_id)).domain.state \
+                != domain_pb2.DOMAIN_STATE_FAILED:
+            assert time.monotonic() < deadline + 20, "a lost record was never noticed"
+            time.sleep(0.2)
+        with pytest.raises(FailedPrecondition):
+            _send(client, f"app@{domain.name}", ["x@example.com"])
 
 
 def test_one_account_never_sees_or_sends_from_another_accounts_domain(mx_stack: MxStack) -> None:
