@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -44,3 +45,19 @@ def shown(name: str, value: Any) -> Any:
     if isinstance(value, str) and name.endswith(("_url", "_endpoint")):
         return mask_url(value)
     return value
+
+
+def as_environment(settings: BaseModel) -> dict[str, str]:
+    """Every field as POSTWIRE_<NAME> -> its value spelled as in the environment (JSON for
+    lists, true/false), secrets and URL passwords masked."""
+    out = {}
+    for name in type(settings).model_fields:
+        value = shown(name, getattr(settings, name))
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (list, dict)):
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        else:
+            text = str(value)
+        out[f"POSTWIRE_{name.upper()}"] = text
+    return out

@@ -9,14 +9,13 @@ values through `Settings.masked()`.
 
 from __future__ import annotations
 
-import json
 import socket
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.masking import MASK, NOT_SET, is_secret, mask_url, shown
+from core.masking import MASK, NOT_SET, as_environment, is_secret, mask_url
 
 __all__ = ["MASK", "NOT_SET", "RelaySettings", "Settings", "is_secret", "mask_url"]
 
@@ -294,14 +293,4 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, str]:
         """Every setting as POSTWIRE_<NAME> -> value as the environment would spell it
         (JSON for lists, true/false), with secrets and URL passwords masked."""
-        out = {}
-        for name in type(self).model_fields:
-            value = shown(name, getattr(self, name))
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, (list, dict)):
-                text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-            else:
-                text = str(value)
-            out[f"POSTWIRE_{name.upper()}"] = text
-        return out
+        return as_environment(self)
