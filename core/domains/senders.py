@@ -2,8 +2,9 @@
 account or a subdomain of one. And which DKIM keys sign a message from that domain.
 
 Both read through a short in-process cache per account (`ttl`), so the hot path costs
-no query for most Sends. A change made through this process's DomainManager clears the
-account's entry at once (`forget`); other processes see it within `ttl`.
+no query for most Sends. A miss is read again from the database before it counts, so a
+domain verified a moment ago (in another process too) is never refused or sent
+unsigned; a domain deleted or failed goes on being accepted for at most `ttl` seconds.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class VerifiedSenders:
         domain = sender_domain(from_address)
         async with database_errors_as_unavailable():
             names = await self._names.get(account_id)
+            if not any(covers(name, domain) for name in names):  # read again before refusing:
+                names = await self._names.get(account_id, as_of=utcnow())  # verified a moment ago elsewhere?
         if not any(covers(name, domain) for name in names):
             raise FailedPrecondition(
                 f"the From domain {domain!r} is not a verified sending domain of this account: add it with"
