@@ -91,7 +91,8 @@ class AddressChecker:
         try:
             parsed = parse_address(address, "address")
         except InvalidArgument as exc:
-            check.reason = exc.violations[0].description
+            why = exc.violations[0].description
+            check.reason = "not a single address such as user@example.com" if "separate entry" in why else why
             return check
         if parsed.name:
             check.reason = "give the bare address, without a display name"

@@ -19,7 +19,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from postwire.v1 import email_pb2, email_service_pb2_grpc, key_service_pb2_grpc, webhook_service_pb2_grpc
+from postwire.v1 import (
+    address_service_pb2_grpc,
+    domain_service_pb2_grpc,
+    email_pb2,
+    email_service_pb2_grpc,
+    key_service_pb2_grpc,
+    webhook_service_pb2_grpc,
+)
+from postwire.v1 import address_service_pb2 as apb
+from postwire.v1 import domain_service_pb2 as dpb
 from postwire.v1 import email_service_pb2 as epb
 from postwire.v1 import key_service_pb2 as kpb
 from postwire.v1 import webhook_service_pb2 as wpb
@@ -115,6 +124,8 @@ class Api:
         self.emails = email_service_pb2_grpc.EmailServiceStub(self.channel)
         self.keys = key_service_pb2_grpc.KeyServiceStub(self.channel)
         self.webhooks = webhook_service_pb2_grpc.WebhookServiceStub(self.channel)
+        self.domains = domain_service_pb2_grpc.DomainServiceStub(self.channel)
+        self.addresses = address_service_pb2_grpc.AddressServiceStub(self.channel)
         self.md = (("x-api-key", key),)
 
 
@@ -280,6 +291,82 @@ def test_webhook_service_answers_only_contract_statuses(
         check(lambda: hooks.DeleteWebhookEndpoint(wpb.DeleteWebhookEndpointRequest(endpoint_id=endpoint), metadata=md, timeout=10))
 
 
+# DomainService ---------------------------------------------------------------------------
+
+# Names that get past the syntax check (so keys are made and DNS is asked), and names
+# that IDNA or the label rules refuse.
+DOMAIN_NAMES = ["example.com", "Sub.Example.COM.", "bücher.example", "xn--bcher-kva.example", "a" * 63 + ".example",
+                "a" * 64 + ".example", "-a.example", "a-.example", "a..example", "localhost", "127.0.0.1", "1.2",
+                ".", "..", "*.example.com", "_dmarc.example.com", "xn--.example", "\u0000.example", "a.b" * 100]
+DOMAIN_NAME = st.one_of(
+    st.sampled_from(DOMAIN_NAMES),
+    TEXT,
+    st.builds(lambda label: f"fuzz-{label}.example", TEXT),
+    st.builds(lambda n: f"fuzz{n}.example", st.integers(0, 10**6)),
+)
+
+
+@pytest.fixture(scope="module")
+def domain_id(api: Api) -> str:
+    request = dpb.CreateDomainRequest(name=f"fuzz-{secrets.token_hex(3)}.example")
+    return api.domains.CreateDomain(request, metadata=api.md, timeout=10).domain.domain_id
+
+
+@settings(FUZZ, max_examples=30)
+@given(
+    create=st.builds(dpb.CreateDomainRequest, name=st.one_of(DOMAIN_NAME, BIG), dkim_algorithms=small(ENUM)),
+    target=st.one_of(st.none(), DOMAIN_NAME, ANY_TEXT),
+    algorithm=ENUM,
+    page_size=INT32,
+    page_token=st.one_of(TEXT, st.sampled_from(DOMAIN_NAMES)),
+)
+def test_domain_service_answers_only_contract_statuses(
+    api: Api, domain_id: str, create: dpb.CreateDomainRequest, target: str | None, algorithm: int,
+    page_size: int, page_token: str,
+) -> None:
+    """`target` None means the account's real domain, so the calls get past the lookup
+    (and it is never deleted)."""
+    domains, md = api.domains, api.md
+    ref = domain_id if target is None else target
+    check(lambda: domains.CreateDomain(create, metadata=md, timeout=10))
+    check(lambda: domains.ListDomains(dpb.ListDomainsRequest(page_size=page_size, page_token=page_token),
+                                      metadata=md, timeout=10))
+    check(lambda: domains.GetDomain(dpb.GetDomainRequest(domain_id=ref), metadata=md, timeout=10))
+    check(lambda: domains.VerifyDomain(dpb.VerifyDomainRequest(domain_id=ref), metadata=md, timeout=10))
+    check(lambda: domains.RotateDkimKey(dpb.RotateDkimKeyRequest(domain_id=ref, algorithm=algorithm),
+                                        metadata=md, timeout=10))
+    if target is not None:
+        check(lambda: domains.DeleteDomain(dpb.DeleteDomainRequest(domain_id=ref), metadata=md, timeout=10))
+
+
+# AddressService ------------------------------------------------------------------------------
+
+# Addresses whose domains reach the resolver with odd names, beside the usual hostile text.
+MAIL_ADDRESS = st.one_of(
+    ADDRESS,
+    st.builds(lambda local, domain: f"{local}@{domain}", st.sampled_from(["a", "postmaster", "x+tag", '"a b"']),
+              DOMAIN_NAME),
+)
+
+
+@settings(FUZZ, max_examples=30)
+@given(address=st.one_of(MAIL_ADDRESS, ANY_TEXT), addresses=small(st.one_of(MAIL_ADDRESS, ANY_TEXT), 12))
+def test_address_service_answers_only_contract_statuses(api: Api, address: str, addresses: list[str]) -> None:
+    check(lambda: api.addresses.ValidateAddress(apb.ValidateAddressRequest(address=address), metadata=api.md, timeout=10))
+    check(lambda: api.addresses.ValidateAddresses(apb.ValidateAddressesRequest(addresses=addresses),
+                                                  metadata=api.md, timeout=10))
+
+
+def test_address_batches_over_the_limit_are_refused_and_at_the_limit_answered(api: Api) -> None:
+    at_limit = apb.ValidateAddressesRequest(addresses=[f"r{i}@fuzz-{i % 7}.example" for i in range(1000)])
+    reply = api.addresses.ValidateAddresses(at_limit, metadata=api.md, timeout=30)
+    assert len(reply.checks) == 1000 and [c.address for c in reply.checks] == list(at_limit.addresses)
+    for addresses in ([*at_limit.addresses, "one@more.example"], ["\x00" * 1000] * 20_000):
+        request = apb.ValidateAddressesRequest(addresses=addresses)
+        code = check(lambda: api.addresses.ValidateAddresses(request, metadata=api.md, timeout=30))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
 # Huge fields and maps ------------------------------------------------------------------------
 
 
@@ -333,6 +420,13 @@ REGRESSIONS: list[tuple[str, Callable[[Api], Any]]] = [
     ("webhook description NUL", lambda a: a.webhooks.CreateWebhookEndpoint(
         wpb.CreateWebhookEndpointRequest(url="http://127.0.0.1:9/", description="\x00"), metadata=a.md)),
     ("webhook endpoint_id NUL", lambda a: a.webhooks.DeleteWebhookEndpoint(wpb.DeleteWebhookEndpointRequest(endpoint_id="\x00"), metadata=a.md)),
+    ("CreateDomain name NUL", lambda a: a.domains.CreateDomain(dpb.CreateDomainRequest(name="a\x00.example"), metadata=a.md)),
+    ("CreateDomain unknown algorithm", lambda a: a.domains.CreateDomain(
+        dpb.CreateDomainRequest(name="fuzz-algo.example", dkim_algorithms=[99]), metadata=a.md)),
+    ("GetDomain empty domain_id", lambda a: a.domains.GetDomain(dpb.GetDomainRequest(domain_id=""), metadata=a.md)),
+    ("ListDomains negative page_size", lambda a: a.domains.ListDomains(dpb.ListDomainsRequest(page_size=-1), metadata=a.md)),
+    ("ListDomains page_token not ASCII", lambda a: a.domains.ListDomains(dpb.ListDomainsRequest(page_token="²"), metadata=a.md)),
+    ("ValidateAddress empty", lambda a: a.addresses.ValidateAddress(apb.ValidateAddressRequest(address=""), metadata=a.md)),
 ]
 
 

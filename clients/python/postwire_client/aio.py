@@ -23,6 +23,7 @@ import grpc.aio
 
 from postwire.v1 import email_pb2, email_service_pb2_grpc, event_pb2
 from postwire.v1 import email_service_pb2 as pb
+from postwire_client.domains import AsyncDomainMethods
 from postwire_client.errors import FailedPrecondition, PostwireError, from_rpc_error
 from postwire_client.retry import (
     CHANNEL_OPTIONS,
@@ -84,9 +85,10 @@ class EventStream:
         self.cancel()
 
 
-class AsyncClient:
+class AsyncClient(AsyncDomainMethods):
     """`AsyncClient("127.0.0.1:50051", api_key)`; `async with` (or `await close()`)
-    closes the channel. Options as for the sync `Client`."""
+    closes the channel. Options as for the sync `Client`; the domain and address calls
+    are those of `postwire_client.domains.AsyncDomainMethods`."""
 
     def __init__(
         self,
@@ -105,6 +107,7 @@ class AsyncClient:
         else:
             self.channel = grpc.aio.secure_channel(address, credentials, options=channel_options)
         self.stub = email_service_pb2_grpc.EmailServiceStub(self.channel)
+        self._add_domain_stubs(self.channel)
         self.metadata: tuple[tuple[str, str], ...] = (("x-api-key", api_key),)
         self.timeout = timeout
         self.retry = retry

@@ -1,5 +1,6 @@
 """The `postwire` command. Its client commands, here: send (one, `--count N` copies, or a
-`--batch` of many), status, cancel, events. They connect to POSTWIRE_ADDRESS with
+`--batch` of many), status, cancel, events; and, in postwire_client.domain_commands,
+domains (create, list, get, verify, delete, rotate-key) and validate. They connect to POSTWIRE_ADDRESS with
 POSTWIRE_API_KEY (or --address / --api-key), falling back to the embedded mode's
 .postwire/dev-api-key.
 
@@ -28,6 +29,7 @@ from google.protobuf import json_format
 
 from postwire.v1 import event_pb2
 from postwire_client.batch import batch_requests, send_many
+from postwire_client.domain_commands import add_domain_commands
 from postwire_client.formatting import event_line, status_text, to_json
 from postwire_client.progress import Progress
 from postwire_client.send_flags import base_request
@@ -207,6 +209,8 @@ def add_commands(sub: Any) -> None:
     events.add_argument("--idle-timeout", type=float, default=1.0, metavar="SECONDS",
                         help="without --follow: stop once no event came for this long (default 1)")
     events.set_defaults(func=cmd_events)
+
+    add_domain_commands(sub, client_flags, make_client)
 
 
 def build_parser() -> argparse.ArgumentParser:

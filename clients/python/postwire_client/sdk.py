@@ -20,6 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from postwire.v1 import email_pb2, email_service_pb2_grpc, event_pb2
 from postwire.v1 import email_service_pb2 as pb
+from postwire_client.domains import DomainMethods
 from postwire_client.errors import (  # noqa: F401  (the old names, re-exported)
     AlreadyExistsError,
     FailedPrecondition,
@@ -142,7 +143,7 @@ def _drain(call: Any, items: queue.Queue[Any], idle_timeout: float | None) -> It
         call.cancel()
 
 
-class Client:
+class Client(DomainMethods):
     """A blocking client: `Client("127.0.0.1:50051", api_key)`; use it as a context manager
     (or call `close()`) to close the channel. Thread-safe.
 
@@ -151,6 +152,7 @@ class Client:
     `auto_idempotency_key` makes `send` add a random idempotency key when the caller
     gives none, so its retries can never send twice (turn it off and an unkeyed Send is
     never retried). `credentials` gives a TLS channel; `options` are extra channel options.
+    Sending domains and address checks: see `postwire_client.domains.DomainMethods`.
     """
 
     def __init__(
@@ -170,6 +172,7 @@ class Client:
         else:
             self.channel = grpc.secure_channel(address, credentials, options=channel_options)
         self.stub = email_service_pb2_grpc.EmailServiceStub(self.channel)
+        self._add_domain_stubs(self.channel)
         self.metadata: tuple[tuple[str, str], ...] = (("x-api-key", api_key),)
         self.timeout = timeout
         self.retry = retry
