@@ -23,7 +23,8 @@ import grpc
 import pytest
 import trustme
 
-from postwire.v1 import domain_pb2, domain_service_pb2_grpc, email_pb2, event_pb2
+from postwire.v1 import address_service_pb2 as apb
+from postwire.v1 import address_service_pb2_grpc, domain_pb2, domain_service_pb2_grpc, email_pb2, event_pb2
 from postwire.v1 import domain_service_pb2 as dpb
 from postwire.v1 import email_service_pb2 as epb
 from postwire_client import Client
@@ -385,3 +386,41 @@ def test_one_rejected_recipient_does_not_fail_the_other_of_the_same_domain(mx_st
     assert by_address == {f"good@{rcpt}": email_pb2.EMAIL_STATUS_SENT, f"bad@{rcpt}": email_pb2.EMAIL_STATUS_BOUNCED}
     [received] = mx_stack.mx["127.0.0.4"].by_message_id(message_id)
     assert received.rcpt_tos == [f"good@{rcpt}"]
+
+
+# Address checks ---------------------------------------------------------------------------
+
+
+def test_address_checks_say_why_through_the_same_resolver_and_the_suppression_list(mx_stack: MxStack) -> None:
+    domain = _verified_domain(mx_stack)
+    rcpt = _recipient_domain(mx_stack, (10, "127.0.0.4"))
+    mx_stack.mx["127.0.0.4"].rcpt_faults[f"gone@{rcpt}"] = ["550 5.1.1 no such user"]
+    null, a_only = _name("null"), _name("aonly")
+    mx_stack.dns.add(null, "MX", "0 .")
+    mx_stack.dns.add(a_only, "A", "127.0.0.4")
+    mx_stack.dns.add("mailinator.com", "MX", "10 mx0.mailinator.com.")
+    with mx_stack.client() as client:
+        _final(client, _send(client, f"app@{domain.name}", [f"gone@{rcpt}"]))  # a 550: now suppressed
+        stub = address_service_pb2_grpc.AddressServiceStub(client.channel)
+        addresses = [f"someone@{rcpt}", f"gone@{rcpt}", f"x@{null}", f"x@{_name('nxdomain')}", f"x@{a_only}",
+                     f"postmaster@{rcpt}", "x@mailinator.com", "not an address"]
+        checks = stub.ValidateAddresses(apb.ValidateAddressesRequest(addresses=addresses),
+                                        metadata=client.metadata, timeout=30).checks
+        one = stub.ValidateAddress(apb.ValidateAddressRequest(address=f"Someone@{rcpt.upper()}"),
+                                   metadata=client.metadata, timeout=30).check
+    got = [(c.verdict, c.domain_status) for c in checks]
+    assert got == [
+        (apb.ADDRESS_VERDICT_DELIVERABLE, apb.MAIL_DOMAIN_STATUS_MX),
+        (apb.ADDRESS_VERDICT_UNDELIVERABLE, apb.MAIL_DOMAIN_STATUS_MX),
+        (apb.ADDRESS_VERDICT_UNDELIVERABLE, apb.MAIL_DOMAIN_STATUS_NULL_MX),
+        (apb.ADDRESS_VERDICT_UNDELIVERABLE, apb.MAIL_DOMAIN_STATUS_NO_SUCH_DOMAIN),
+        (apb.ADDRESS_VERDICT_DELIVERABLE, apb.MAIL_DOMAIN_STATUS_A_FALLBACK),
+        (apb.ADDRESS_VERDICT_RISKY, apb.MAIL_DOMAIN_STATUS_MX),
+        (apb.ADDRESS_VERDICT_RISKY, apb.MAIL_DOMAIN_STATUS_MX),
+        (apb.ADDRESS_VERDICT_UNDELIVERABLE, apb.MAIL_DOMAIN_STATUS_NOT_CHECKED),
+    ], checks
+    assert checks[0].mail_hosts == [f"mx0.{rcpt}"] and "accepts mail" in checks[0].reason
+    assert checks[1].suppressed and "550" in checks[1].suppression_reason
+    assert checks[5].role and checks[6].disposable and not checks[7].syntax_valid
+    assert all(c.reason for c in checks)
+    assert one.normalized == f"Someone@{rcpt}" and one.verdict == apb.ADDRESS_VERDICT_DELIVERABLE
