@@ -12,28 +12,13 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.masking import MASK, NOT_SET, as_environment, is_secret, mask_url
+from core.relay_settings import RelaySettings
 
 __all__ = ["MASK", "NOT_SET", "RelaySettings", "Settings", "is_secret", "mask_url"]
-
-class RelaySettings(BaseModel):
-    """One SMTP relay. POSTWIRE_SMTP_RELAYS takes a JSON list of these, in priority order."""
-
-    host: str = Field(description="Relay host name or address. Required.")
-    port: int = Field(25, description="Relay port (587 for submission with STARTTLS, 465 for implicit TLS).")
-    tls: str = Field("none", description="`none`, `starttls` or `implicit`; certificates are verified.")
-    username: str = Field("", description="SMTP AUTH user name (AUTH only when set).")
-    password: SecretStr = Field(SecretStr(""), description="SMTP AUTH password.")
-    ca_file: str = Field("", description="CA bundle for a private relay's certificate (PEM).")
-    timeout: float = Field(30.0, description="Seconds for connect and for each SMTP command.")
-
-    @property
-    def name(self) -> str:
-        return f"{self.host}:{self.port}"
-
 
 class Settings(BaseSettings):
     """Postwire's settings; each maps to the environment variable POSTWIRE_<NAME>."""
@@ -179,6 +164,23 @@ class Settings(BaseSettings):
     )
     bounce_subdomain: str = Field(
         "bounces", description="Label of each sending domain's return-path (bounce) domain: `bounces.<domain>`."
+    )
+
+    # What comes back: bounces, complaints, unsubscribes
+    inbound_host: str = Field("127.0.0.1", description="Address the inbound SMTP listener (`postwire inbound`) binds to.")
+    inbound_port: int = Field(25, description="Port of the inbound listener: bounces, feedback reports, unsubscribe mail.")
+    inbound_max_bytes: int = Field(10 * 1024 * 1024, description="Largest report the inbound listener accepts.")
+    inbound_timeout: float = Field(60.0, gt=0, description="Seconds an inbound SMTP client may stay silent.")
+    return_path_domain: str = Field(
+        "",
+        description="Bounce domain for mail whose From domain is not a verified sending domain (its own"
+        " `bounces.<domain>` is used otherwise); empty: such mail keeps the From address as envelope sender.",
+    )
+    public_url: str = Field(
+        "",
+        pattern=r"^(|https?://\S+)$",
+        description="Base URL where Envoy serves Postwire to the internet (`https://mail.example.com`): one-click"
+        " unsubscribe links point there. Empty: unsubscribe headers carry the mailto only.",
     )
 
     # Direct-to-MX delivery

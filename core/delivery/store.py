@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.delivery.due import DueWork
@@ -18,6 +17,7 @@ from core.emails.reads import recipients_from_json, recipients_to_json
 from core.events.append import add_events, append_events
 from core.storage.db import emails, suppressions
 from core.storage.group_commit import GroupCommit
+from core.suppressions.write import HARD_BOUNCE, Entry, normalize, suppress
 from core.times import aware, utcnow
 
 PENDING_RECIPIENT = (Status.QUEUED, Status.DEFERRED, Status.SCHEDULED)
@@ -106,11 +106,12 @@ class DeliveryStore(DueWork):
             ).all()
             claimed = {row.id: _claimed(row) for row in rows}
             suppressed = await self._suppressed_pairs(
-                conn, {(c.account_id, a.lower()) for c in claimed.values() for a in _pending(c)}
+                conn, {(c.account_id, normalize(a)) for c in claimed.values() for a in _pending(c)}
             )
             for email_id, c in claimed.items():
                 if c.recipients:  # an old row without per-recipient state: the worker looks up
-                    found = {a: suppressed[(c.account_id, a.lower())] for a in _pending(c) if (c.account_id, a.lower()) in suppressed}
+                    found = {a: suppressed[(c.account_id, normalize(a))] for a in _pending(c)
+                             if (c.account_id, normalize(a)) in suppressed}
                     claimed[email_id] = dataclasses.replace(c, suppressed=found)
         results: list[ClaimedEmail | None] = []
         for email_id, _ in requests:  # a duplicate id in the batch gets nothing: one claim each
@@ -131,7 +132,7 @@ class DeliveryStore(DueWork):
         """Which of the addresses are on the account's suppression list, with the reason."""
         if not addresses:
             return {}
-        lowered = {a.lower(): a for a in addresses}
+        lowered = {normalize(a): a for a in addresses}
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(suppressions.c.address, suppressions.c.reason).where(
@@ -210,12 +211,7 @@ class DeliveryStore(DueWork):
         return recorded
 
     async def _suppress(self, conn: AsyncConnection, account_id: int, reasons: dict[str, str], now: datetime) -> None:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        rows = [
-            {"account_id": account_id, "address": a.lower(), "reason": r[:1000], "created_at": now}
-            for a, r in reasons.items()
-        ]
-        await conn.execute(dialect.insert(suppressions).values(rows).on_conflict_do_nothing())
+        await suppress(conn, account_id, [Entry(a, HARD_BOUNCE, r) for a, r in reasons.items()], now)
 
     async def fail_if_not_final(self, email_id: int, detail: str) -> bool:
         """Mark a not-yet-final email FAILED with an event. True if it changed."""

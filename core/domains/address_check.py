@@ -26,6 +26,7 @@ from core.domains.resolver import (
 from core.emails.addresses import ascii_email, parse_address
 from core.errors import FieldViolation, InvalidArgument
 from core.storage.db import database_errors_as_unavailable, suppressions
+from core.suppressions.write import normalize
 
 MAX_BATCH = 1000
 MAX_LOOKUPS = 50  # DNS lookups in flight for one batch
@@ -81,7 +82,7 @@ class AddressChecker:
         listed = await self._suppressed(account_id, [c.normalized for c in valid])
         for c in valid:
             c.domain_status, c.mail_hosts, why = routes[c.normalized.rpartition("@")[2]]
-            reason = listed.get(c.normalized.lower())
+            reason = listed.get(normalize(c.normalized))
             c.suppressed, c.suppression_reason = reason is not None, reason or ""
             c.verdict, c.reason = _verdict(c, why)
         return checks
@@ -122,7 +123,7 @@ class AddressChecker:
         if not addresses:
             return {}
         query = select(suppressions.c.address, suppressions.c.reason).where(
-            suppressions.c.account_id == account_id, suppressions.c.address.in_([a.lower() for a in addresses])
+            suppressions.c.account_id == account_id, suppressions.c.address.in_([normalize(a) for a in addresses])
         )
         async with database_errors_as_unavailable(), self.engine.connect() as conn:
             return {r.address: r.reason for r in await conn.execute(query)}

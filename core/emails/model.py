@@ -37,6 +37,9 @@ class EventType(StrEnum):
     SCHEDULED = "scheduled"
     CANCELED = "canceled"
     WEBHOOK_DISABLED = "webhook_disabled"  # about the account, not an email (email_id NULL)
+    DELAYED = "delayed"  # a receiver's delay notification (transient DSN) after SENT
+    COMPLAINED = "complained"  # a recipient marked the email as spam (ARF feedback report)
+    UNSUBSCRIBED = "unsubscribed"  # a recipient used the email's unsubscribe link or mailto
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,16 @@ class RecipientState:
     def from_json(cls, data: dict[str, object]) -> RecipientState:
         code = data.get("code")
         return cls(Status(str(data["status"])), int(code) if code is not None else None, str(data.get("message", "")))  # type: ignore[call-overload]
+
+
+def overall(recipients: dict[str, RecipientState]) -> Status:
+    """The email's status once no recipient is pending: SENT if one was delivered,
+    else BOUNCED, else FAILED, else SUPPRESSED."""
+    statuses = {s.status for s in recipients.values()}
+    for status in (Status.SENT, Status.BOUNCED, Status.FAILED):
+        if status in statuses:
+            return status
+    return Status.SUPPRESSED
 
 
 @dataclass(frozen=True)

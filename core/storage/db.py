@@ -49,6 +49,8 @@ accounts = Table(
     # Account-wide budgets per minute (NULL: the server defaults).
     Column("send_per_minute", Integer, nullable=True),
     Column("read_per_minute", Integer, nullable=True),
+    # Add one-click unsubscribe headers to every Send that does not say otherwise.
+    Column("unsubscribe_default", Boolean, nullable=False, server_default=text("false")),
 )
 
 api_keys = Table(
@@ -117,6 +119,11 @@ suppressions = Table(
     Column("address", String(320), primary_key=True),
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", Timestamp, nullable=False),
+    # hard_bounce, complaint, unsubscribe or manual.
+    Column("kind", String(16), nullable=False, server_default="hard_bounce"),
+    # The email that led to it (its public id; empty for manual entries).
+    Column("message_id", String(40), nullable=False, server_default=""),
+    Index("ix_suppressions_account_id_created_at", "account_id", "created_at"),
 )
 
 idempotency_keys = Table(

@@ -12,6 +12,7 @@ has just accepted would stay SENDING until the lease ran out and be sent a secon
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -34,10 +35,12 @@ from core.emails.model import (
     NewEvent,
     RecipientState,
     Status,
+    overall,
 )
 from core.emails.scheduling import retry_delay
 from core.errors import Unavailable
 from core.observability import context
+from core.returns.paths import ReturnPaths
 from core.storage.db import database_errors_as_unavailable
 from core.times import utcnow
 from workers.delivery.classify import (
@@ -104,15 +107,6 @@ class Attempt:
             self.hint = max(self.hint or timedelta(0), timedelta(seconds=hint))
 
 
-def overall(recipients: dict[str, RecipientState]) -> Status:
-    """The email's status once no recipient is pending."""
-    statuses = {s.status for s in recipients.values()}
-    for status in (Status.SENT, Status.BOUNCED, Status.FAILED):
-        if status in statuses:
-            return status
-    return Status.SUPPRESSED
-
-
 class Deliverer:
     def __init__(
         self,
@@ -124,7 +118,9 @@ class Deliverer:
         policy: RetryPolicy,
         signing_keys: SigningKeys | None = None,
         on_signed: Callable[[float, int], None] | None = None,
+        returns: ReturnPaths | None = None,
     ) -> None:
+        self.returns = returns  # None: the From address is the envelope sender, no unsubscribe headers
         self.signing_keys = signing_keys  # None: messages go out unsigned
         self.on_signed = on_signed  # (seconds, signatures) of each signing, for the metrics
         self.store = store
@@ -192,9 +188,17 @@ class Deliverer:
         return await self._conclude(claimed, attempt)
 
     async def _send(self, claimed: ClaimedEmail, content: EmailContent, pending: list[str], attempt: Attempt) -> None:
+        keys = await self._keys(claimed, content, attempt.lease_end)
+        bounce_domain = self.returns.bounce_domain(keys[0].domain if keys else None) if self.returns else ""
+        if self.returns is not None and getattr(content, "unsubscribe", False):
+            recipient = list(attempt.recipients).index(pending[0]) if len(pending) == 1 else -1
+            extra = self.returns.unsubscribe_headers(claimed.account_id, claimed.message_id, recipient, bounce_domain)
+            content = dataclasses.replace(content, headers={**content.headers, **extra})
         data = render(content, message_id=f"{claimed.message_id}@{self.message_id_domain}", date=utcnow())
-        data = await self._sign(claimed, content, data, attempt.lease_end)  # every header is final by now
+        data = self._sign(data, keys)  # every header is final by now
         sender = ascii_email(content.from_address.email) or content.from_address.email
+        if self.returns is not None:
+            sender = self.returns.envelope_sender(claimed.account_id, claimed.message_id, sender, bounce_domain)
         outcomes: list[GroupOutcome] = await self.transport.deliver(
             sender, pending, data, smtputf8=requires_smtputf8(content)
         )
@@ -211,15 +215,19 @@ class Deliverer:
             for address, (code, message) in result.refused.items():
                 attempt.apply(address, classify_reply(code, message))
 
-    async def _sign(self, claimed: ClaimedEmail, content: EmailContent, data: bytes, lease_end: datetime) -> bytes:
-        """The message with a DKIM-Signature per active key of its verified From domain
-        (unchanged when there is none). Signs the exact bytes that go on the wire."""
+    async def _keys(self, claimed: ClaimedEmail, content: EmailContent, lease_end: datetime) -> list[dkim.SigningKey]:
+        """The active DKIM keys of the email's verified From domain ([] when none)."""
         if self.signing_keys is None:
-            return data
+            return []
         signing_keys = self.signing_keys
-        keys = await self._durably(
-            "signing keys", lease_end, lambda: signing_keys.for_sender(claimed.account_id, content.from_address.email, claimed.created_at)
+        return await self._durably(
+            "signing keys", lease_end,
+            lambda: signing_keys.for_sender(claimed.account_id, content.from_address.email, claimed.created_at),
         )
+
+    def _sign(self, data: bytes, keys: list[dkim.SigningKey]) -> bytes:
+        """The message with a DKIM-Signature per key (unchanged without keys). Signs the
+        exact bytes that go on the wire."""
         if not keys:
             return data
         started = time.perf_counter()

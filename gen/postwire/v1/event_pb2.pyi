@@ -22,6 +22,9 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_SCHEDULED: _ClassVar[EventType]
     EVENT_TYPE_CANCELED: _ClassVar[EventType]
     EVENT_TYPE_WEBHOOK_DISABLED: _ClassVar[EventType]
+    EVENT_TYPE_DELAYED: _ClassVar[EventType]
+    EVENT_TYPE_COMPLAINED: _ClassVar[EventType]
+    EVENT_TYPE_UNSUBSCRIBED: _ClassVar[EventType]
 EVENT_TYPE_UNSPECIFIED: EventType
 EVENT_TYPE_QUEUED: EventType
 EVENT_TYPE_SENDING: EventType
@@ -33,6 +36,9 @@ EVENT_TYPE_SUPPRESSED: EventType
 EVENT_TYPE_SCHEDULED: EventType
 EVENT_TYPE_CANCELED: EventType
 EVENT_TYPE_WEBHOOK_DISABLED: EventType
+EVENT_TYPE_DELAYED: EventType
+EVENT_TYPE_COMPLAINED: EventType
+EVENT_TYPE_UNSUBSCRIBED: EventType
 
 class Event(_message.Message):
     __slots__ = ("cursor", "message_id", "type", "occurred_at", "smtp_code", "smtp_message", "detail", "recipient")

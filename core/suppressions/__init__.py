@@ -1,0 +1,1 @@
+"""The account's suppression list: addresses Postwire will not send to, and why."""
