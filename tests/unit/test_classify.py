@@ -8,7 +8,7 @@ import aiosmtplib
 import pytest
 
 from core.domains.resolver import NoMailHost, NoSuchDomain, NullMx, TemporaryDnsError
-from workers.delivery.actor import SUPPRESSING_CODES
+from workers.delivery.attempt import SUPPRESSING_CODES
 from workers.delivery.classify import Kind, classify, classify_reply, retry_hint
 from workers.delivery.smtp import SmtpUtf8Unsupported
 

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.emails.model import RecipientState, Status
+from core.emails.model import RecipientState, Status, overall
 from core.emails.scheduling import retry_delay, schedule_violations
-from workers.delivery.actor import overall
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 MIN, MAX = timedelta(seconds=30), timedelta(hours=1)

@@ -17,7 +17,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -27,7 +26,7 @@ from core.domains import dkim
 from core.domains.senders import SigningKeys
 from core.emails.addresses import ascii_email
 from core.emails.content import EmailContent, content_from_dict
-from core.emails.mime import envelope_recipients, render, requires_smtputf8
+from core.emails.mime import render, requires_smtputf8
 from core.emails.model import (
     AttemptResult,
     ClaimedEmail,
@@ -43,12 +42,10 @@ from core.observability import context
 from core.returns.paths import ReturnPaths
 from core.storage.db import database_errors_as_unavailable
 from core.times import utcnow
+from workers.delivery.attempt import Attempt, RetryPolicy
 from workers.delivery.classify import (
-    Kind,
-    Verdict,
     classify,
     classify_reply,
-    retry_hint,
 )
 from workers.delivery.domain_limits import DomainLimiter
 from workers.delivery.smtp import GroupOutcome, SmtpTransport
@@ -59,53 +56,6 @@ T = TypeVar("T")
 # A write retried through a database outage stops this long before the claim's lease
 # ends, so that it never lands after the scheduler could have released the claim.
 LEASE_MARGIN = timedelta(seconds=1)
-
-# Permanent replies that say the mailbox itself is bad: the address is suppressed.
-# Other 5xx (552 too big, 554 policy) bounce this email only.
-SUPPRESSING_CODES = frozenset({550, 551, 553})
-PENDING = (Status.QUEUED, Status.DEFERRED, Status.SCHEDULED)
-_STATUS_BY_KIND = {Kind.TRANSIENT: Status.DEFERRED, Kind.PERMANENT: Status.BOUNCED, Kind.FAILED: Status.FAILED}
-_EVENT_BY_STATUS = {Status.DEFERRED: EventType.DEFERRED, Status.BOUNCED: EventType.BOUNCED, Status.FAILED: EventType.FAILED}
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    min_backoff: timedelta
-    max_backoff: timedelta
-    lifetime: timedelta
-    lease: timedelta
-
-
-class Attempt:
-    """The recipients' states and the events of one attempt, as they are decided."""
-
-    def __init__(self, claimed: ClaimedEmail, content: EmailContent, lease_end: datetime) -> None:
-        self.lease_end = lease_end  # the claim is ours until then
-        self.recipients = dict(claimed.recipients) or {
-            address: RecipientState(Status.QUEUED) for address in envelope_recipients(content)
-        }
-        self.events: list[NewEvent] = []
-        self.suppress: dict[str, str] = {}
-        self.last_error = ""
-        self.hint: timedelta | None = None
-
-    def pending(self) -> list[str]:
-        return [a for a, s in self.recipients.items() if s.status in PENDING]
-
-    def set(self, address: str, status: Status, event: EventType, code: int | None = None, message: str = "", detail: str = "") -> None:
-        self.recipients[address] = RecipientState(status, code, message)
-        self.events.append(NewEvent(event, code, message, detail, recipient=address))
-
-    def apply(self, address: str, verdict: Verdict) -> None:
-        status = _STATUS_BY_KIND[verdict.kind]
-        self.set(address, status, _EVENT_BY_STATUS[status], verdict.code, verdict.message, verdict.message)
-        self.last_error = f"{verdict.code} {verdict.message}" if verdict.code else verdict.message
-        if verdict.kind is Kind.PERMANENT and verdict.code in SUPPRESSING_CODES:
-            self.suppress[address] = self.last_error
-        hint = retry_hint(verdict.message) if verdict.kind is Kind.TRANSIENT else None
-        if hint:
-            self.hint = max(self.hint or timedelta(0), timedelta(seconds=hint))
-
 
 class Deliverer:
     def __init__(
