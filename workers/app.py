@@ -21,8 +21,6 @@ from core.domains.resolver import Resolver
 from core.domains.senders import SigningKeys
 from core.domains.store import DomainStore
 from core.observability.tracing import setup as setup_tracing
-from core.returns.paths import ReturnPaths
-from core.returns.tokens import Tokens
 from core.settings import Settings
 from core.storage.db import make_engine
 from core.webhooks.signing import SecretBox
@@ -78,8 +76,9 @@ class WorkerApp:
                 retry_policy(settings),
                 SigningKeys(DomainStore(engine), SecretBox(settings.secret_key.get_secret_value())),
                 dkim_signed,
-                ReturnPaths(Tokens(settings.secret_key.get_secret_value()), settings.bounce_subdomain,
-                            settings.return_path_domain, settings.public_url),
+                # No VERP return path until the inbound listener that reads bounces lands
+                # (issue 16): bounces keep going to the From address.
+                None,
             )
         return self._deliverer
 
