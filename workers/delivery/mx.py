@@ -37,8 +37,8 @@ from workers.delivery.smtp import (
     SmtpUtf8Unsupported,
     TransactionResult,
     _describe,
-    _transaction,
     _try_next_relay,
+    pooled_transaction,
 )
 
 log = logging.getLogger(__name__)
@@ -200,18 +200,7 @@ class MxTransport:
     async def _send_via(
         self, pool: MxPool, sender: str, recipients: list[str], data: bytes, smtputf8: bool
     ) -> TransactionResult:
-        conn = await pool.acquire()
-        ok = False
-        try:
-            result = await _transaction(conn, pool.host, sender, recipients, data, smtputf8)
-            ok = True
-        finally:
-            await pool.release(conn, reusable=ok)
-        log.info(
-            "smtp mx=%s data=%s accepted=%d refused=%d tls=%s",
-            pool.name, result.data_code, len(result.accepted), len(result.refused), result.tls or "none",
-        )
-        return result
+        return await pooled_transaction(pool, "mx", pool.host, sender, recipients, data, smtputf8)
 
     async def _maybe_prune(self) -> None:
         if time.monotonic() - self._pruned < PRUNE_INTERVAL:

@@ -17,7 +17,7 @@ import aiosmtplib
 from aiosmtplib import SMTPStatus
 
 from core.settings import Settings
-from workers.delivery.pool import Connection, RelayPool
+from workers.delivery.pool import Connection, ConnectionPool, RelayPool
 
 log = logging.getLogger(__name__)
 
@@ -111,18 +111,25 @@ class SmtpTransport:
     async def _send_via(
         self, pool: RelayPool, sender: str, recipients: list[str], data: bytes, smtputf8: bool
     ) -> TransactionResult:
-        conn = await pool.acquire()
-        ok = False
-        try:
-            result = await _transaction(conn, pool.name, sender, recipients, data, smtputf8)
-            ok = True
-        finally:
-            await pool.release(conn, reusable=ok)
-        log.info(
-            "smtp relay=%s data=%s accepted=%d refused=%d",
-            pool.name, result.data_code, len(result.accepted), len(result.refused),
-        )
-        return result
+        return await pooled_transaction(pool, "relay", pool.name, sender, recipients, data, smtputf8)
+
+async def pooled_transaction(
+    pool: ConnectionPool, kind: str, peer: str, sender: str, recipients: list[str], data: bytes, smtputf8: bool
+) -> TransactionResult:
+    """One transaction on a connection of `pool` (given back reusable only after a clean
+    transaction), logged as `smtp <kind>=<pool>`; `peer` names the server in the result."""
+    conn = await pool.acquire()
+    ok = False
+    try:
+        result = await _transaction(conn, peer, sender, recipients, data, smtputf8)
+        ok = True
+    finally:
+        await pool.release(conn, reusable=ok)
+    log.info(
+        "smtp %s=%s data=%s accepted=%d refused=%d tls=%s",
+        kind, pool.name, result.data_code, len(result.accepted), len(result.refused), result.tls or "none",
+    )
+    return result
 
 
 async def _transaction(
