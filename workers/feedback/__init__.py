@@ -1,0 +1,1 @@
+"""Feedback that comes back by mail: the actor that parses stored inbound reports."""
