@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         2.0, description="A probe that gets no answer within this many seconds counts as unreachable."
     )
     events_retention_days: float = Field(30.0, description="Events older than this are pruned.")
-    body_retention_days: float = Field(7.0, description="Bodies and attachments older than this are pruned.")
+    body_retention_days: float = Field(7.0, description="Bodies, attachments and parsed inbound reports older than this are pruned.")
 
     # Delivery
     smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from postwire_service import account_commands, inbound_command
+
 if TYPE_CHECKING:  # server-side settings are imported lazily: client commands stay light
     from core.settings import Settings
 
@@ -132,7 +134,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         try:
             now = utcnow()
             pruned = await prune(engine, now - events_age, now - bodies_age)
-            print(f"pruned {pruned.events} events and {pruned.bodies} bodies")
+            print(f"pruned {pruned.events} events, {pruned.bodies} bodies and {pruned.reports} inbound reports")
         finally:
             await engine.dispose()
 
@@ -279,6 +281,8 @@ def register(sub: Any) -> None:
     revoke.add_argument("key_id")
     revoke.add_argument("--account", default="default")
     revoke.set_defaults(func=cmd_keys_revoke)
+    account_commands.register(sub)  # postwire accounts ...
+    inbound_command.register(sub)  # postwire inbound
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """The embedded default (`postwire dev`): everything in one process, no servers to install.
 
 SQLite under .postwire/, Dramatiq's stub broker with in-process workers, a local
-SMTP capture server writing .eml files, and Envoy in front when its binary is there.
+SMTP capture server writing .eml files, the inbound listener for bounces and complaints
+on 127.0.0.1:2526, and Envoy in front when its binary is there.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from core.settings import Settings
 from core.storage.db import make_engine
 from core.storage.migrate import upgrade
 from postwire_service.capture import CaptureServer
+from postwire_service.inbound_command import InboundService
 from server.app import Server
 from workers.app import WorkerProcess
 from workers.scheduler import Scheduler, SchedulerThread
 
 CAPTURE_PORT = 1025
+INBOUND_PORT = 2526
 
 
 class EmbeddedSettings(Settings):
@@ -66,6 +69,10 @@ def dev_settings(data_dir: Path = Path(".postwire"), **overrides: object) -> Set
         "retry_min_backoff_ms": 2_000,
         "retry_max_backoff_ms": 60_000,
         "retry_lifetime_seconds": 600.0,
+        "inbound_port": INBOUND_PORT,
+        # Nothing is verified here: mail carries VERP return paths on this domain, so
+        # bounces sent to the inbound listener find their email (docs/feedback.md).
+        "return_path_domain": "bounces.localhost",
     }
     values.update(overrides)
     return EmbeddedSettings(**values)  # type: ignore[arg-type]
@@ -118,9 +125,17 @@ async def run_dev(settings: Settings, with_envoy: bool = True) -> None:
     scheduler.start()
     server = Server(settings, broker)
     await server.start()
+    inbound = InboundService(settings, broker)
+    try:
+        listening = bool(await inbound.start())
+    except OSError as exc:  # the port is taken: everything else still runs
+        print(f"Inbound listener: not started ({exc})")
+        listening = False
     envoy = start_envoy(server.port) if with_envoy else None
     print(f"Postwire dev: gRPC on {server.address}" + (", JSON on http://127.0.0.1:8080" if envoy else ""))
     print(f"API key: {key}  (also in {settings.data_dir / 'dev-api-key'})")
+    if listening:
+        print(f"Bounces and complaints: SMTP on {settings.inbound_host}:{settings.inbound_port}")
     print(f"Delivered mail lands in {outbox}/  — Ctrl-C to stop", flush=True)
 
     stop = asyncio.Event()
@@ -135,6 +150,7 @@ async def run_dev(settings: Settings, with_envoy: bool = True) -> None:
             envoy.terminate()
             envoy.wait(timeout=10)
         await server.stop()
+        await inbound.stop()
         await asyncio.to_thread(scheduler.stop)
         await asyncio.to_thread(workers.stop)
         capture.stop()

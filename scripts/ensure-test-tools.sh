@@ -2,6 +2,7 @@
 # Make sure the command-line tools Postwire's tests call are installed:
 #   Perl's Mail::DKIM (Debian libmail-dkim-perl, with Net::DNS): the independent
 #   DKIM verifier of tests/integration/test_dkim_verify.py (tests/support/dkim_verify.pl).
+#   swaks (Debian swaks): the second SMTP client of tests/e2e/test_inbound.py.
 # Idempotent: a tool that is already there is left alone; otherwise it is installed
 # from Debian packages, non-interactively. Runs as root when something is missing.
 # Prints one line per tool saying what it did.
@@ -34,4 +35,15 @@ ensure_mail_dkim() {
   echo "mail-dkim: installed libmail-dkim-perl ($version)"
 }
 
+ensure_swaks() {
+  if command -v swaks >/dev/null; then
+    echo "swaks: already installed ($(swaks --version 2>/dev/null | head -n 1)), left alone"
+    return
+  fi
+  apt_install swaks
+  command -v swaks >/dev/null || die "swaks installed but not on PATH"
+  echo "swaks: installed swaks ($(swaks --version 2>/dev/null | head -n 1))"
+}
+
 ensure_mail_dkim
+ensure_swaks

@@ -27,8 +27,12 @@ from core.limits.redis_backend import RedisRateLimiter, RedisStreamSlots
 from core.observability.metrics import MetricsEndpoint
 from core.observability.tracing import Tracing
 from core.observability.tracing import setup as setup_tracing
+from core.returns.tokens import Tokens
+from core.returns.unsubscribe import AccountDefaults, OneClick
 from core.settings import Settings
 from core.storage.db import make_engine
+from core.suppressions.manager import SuppressionManager
+from core.suppressions.store import SuppressionStore
 from core.webhooks.manager import WebhookManager, WebhookPolicy
 from core.webhooks.signing import SecretBox
 from core.webhooks.store import WebhookStore
@@ -41,11 +45,15 @@ from postwire.v1 import (
     email_service_pb2_grpc,
     key_service_pb2,
     key_service_pb2_grpc,
+    suppression_service_pb2,
+    suppression_service_pb2_grpc,
+    unsubscribe_service_pb2,
+    unsubscribe_service_pb2_grpc,
     webhook_service_pb2,
     webhook_service_pb2_grpc,
 )
 from server.address_servicer import AddressServicer
-from server.auth import AuthInterceptor
+from server.auth import ANONYMOUS_PER_MINUTE, AuthInterceptor
 from server.domain_servicer import DomainServicer
 from server.health import HealthMonitor
 from server.interceptors import ErrorInterceptor
@@ -55,7 +63,9 @@ from server.overload import OverloadInterceptor
 from server.ratelimit import Defaults, RateLimitInterceptor
 from server.request_id import RequestContextInterceptor
 from server.servicer import EmailServicer
+from server.suppression_servicer import SuppressionServicer
 from server.tracing import rpc_tracing
+from server.unsubscribe_servicer import UnsubscribeServicer
 from server.webhook_servicer import WebhookServicer
 
 log = logging.getLogger(__name__)
@@ -66,6 +76,8 @@ SERVICE_NAMES = (
     webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
     domain_service_pb2.DESCRIPTOR.services_by_name["DomainService"].full_name,
     address_service_pb2.DESCRIPTOR.services_by_name["AddressService"].full_name,
+    suppression_service_pb2.DESCRIPTOR.services_by_name["SuppressionService"].full_name,
+    unsubscribe_service_pb2.DESCRIPTOR.services_by_name["UnsubscribeService"].full_name,
 )
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # room for a 25 MB email in base64; Send explains the limit
 MAX_CONNECTION_AGE_MS = 300_000
@@ -95,6 +107,7 @@ class Server:
             publish_grace=timedelta(seconds=settings.publish_grace_seconds),
             publish_timeout=settings.publish_timeout_seconds,
             senders=self.senders if settings.require_verified_domains else None,
+            unsubscribe_defaults=AccountDefaults(engine),
         )
         self.keys = KeyManager(KeyStore(engine), settings.secret_key.get_secret_value())
         if settings.redis_url:
@@ -111,7 +124,8 @@ class Server:
             ErrorInterceptor(),
             OverloadInterceptor(settings.max_concurrent_calls),
             AuthInterceptor(
-                self.keys, self.limiter, settings.auth_failures_per_minute, frozenset(settings.trusted_proxies)
+                self.keys, self.limiter, settings.auth_failures_per_minute, frozenset(settings.trusted_proxies),
+                anonymous_per_minute=ANONYMOUS_PER_MINUTE if settings.rate_limits else 0,
             ),
         ]
         if settings.rate_limits:
@@ -162,6 +176,12 @@ class Server:
         domain_service_pb2_grpc.add_DomainServiceServicer_to_server(DomainServicer(self.domains), self.grpc)
         address_service_pb2_grpc.add_AddressServiceServicer_to_server(
             AddressServicer(AddressChecker(engine, resolver)), self.grpc
+        )
+        unsubscribe_service_pb2_grpc.add_UnsubscribeServiceServicer_to_server(
+            UnsubscribeServicer(OneClick(engine, Tokens(settings.secret_key.get_secret_value()))), self.grpc
+        )
+        suppression_service_pb2_grpc.add_SuppressionServiceServicer_to_server(
+            SuppressionServicer(SuppressionManager(SuppressionStore(engine))), self.grpc
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)

@@ -12,6 +12,12 @@ class MethodPolicy:
 
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Called without an API key (a signed token in the request is the authority); limited
+# per client address instead (server/auth.py).
+ANONYMOUS_METHODS = frozenset({
+    "/postwire.v1.UnsubscribeService/ShowUnsubscribe",
+    "/postwire.v1.UnsubscribeService/Unsubscribe",
+})
 
 POLICIES = {
     "/postwire.v1.EmailService/Send": MethodPolicy("send", "send"),
@@ -37,6 +43,12 @@ POLICIES = {
     "/postwire.v1.DomainService/RotateDkimKey": MethodPolicy("admin", "send"),
     "/postwire.v1.AddressService/ValidateAddress": MethodPolicy("read", "read"),
     "/postwire.v1.AddressService/ValidateAddresses": MethodPolicy("read", "read"),
+    "/postwire.v1.SuppressionService/ListSuppressions": MethodPolicy("read", "read"),
+    "/postwire.v1.SuppressionService/GetSuppression": MethodPolicy("read", "read"),
+    "/postwire.v1.SuppressionService/AddSuppression": MethodPolicy("admin", "send"),
+    "/postwire.v1.SuppressionService/RemoveSuppression": MethodPolicy("admin", "send"),
+    "/postwire.v1.SuppressionService/BatchAddSuppressions": MethodPolicy("admin", "send"),
+    "/postwire.v1.SuppressionService/BatchRemoveSuppressions": MethodPolicy("admin", "send"),
 }
 
 # A method of ours with no policy is refused, so a new RPC cannot ship unguarded.
@@ -44,7 +56,7 @@ DENY = MethodPolicy("none", "read")
 
 
 def policy_for(method: str) -> MethodPolicy | None:
-    """None for public methods (health, reflection); DENY for unknown ones."""
-    if method.startswith(PUBLIC_PREFIXES):
+    """None for public methods (health, reflection, ANONYMOUS_METHODS); DENY for unknown ones."""
+    if method.startswith(PUBLIC_PREFIXES) or method in ANONYMOUS_METHODS:
         return None
     return POLICIES.get(method, DENY)

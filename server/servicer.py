@@ -43,6 +43,7 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             metadata=dict(request.metadata),
             attachments=list(request.attachments),
             limits=self.limits,
+            unsubscribe=request.unsubscribe if request.HasField("unsubscribe") else None,
         )
         options = SendOptions(
             send_at=datetime_or_none(request, "send_at"),

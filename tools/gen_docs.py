@@ -151,6 +151,7 @@ def comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], 
         text = "\n".join(
             line[1:] if line.startswith(" ") else line
             for line in (location.leading_comments + location.trailing_comments).strip("\n").split("\n")
+            if not line.strip().startswith("buf:lint:ignore")  # directives for buf, not for readers
         ).strip()
         if text:
             out[tuple(location.path)] = text
@@ -184,7 +185,8 @@ def field_type(field: descriptor_pb2.FieldDescriptorProto, maps: dict[str, descr
     return f"optional {name}" if field.proto3_optional else name
 
 
-def http_rule(method: descriptor_pb2.MethodDescriptorProto, fields: dict[str, list[str]]) -> str:
+def http_rule(method: descriptor_pb2.MethodDescriptorProto, fields: dict[str, list[str]],
+              raw: frozenset[str] = frozenset()) -> str:
     rule = method.options.Extensions[annotations_pb2.http]
     kind = rule.WhichOneof("pattern")
     if kind is None:
@@ -194,6 +196,8 @@ def http_rule(method: descriptor_pb2.MethodDescriptorProto, fields: dict[str, li
     in_query = [f for f in fields[method.input_type] if not re.search(r"\{" + f + r"[}=]", path)]
     body = {"": " (query: " + ", ".join(f"`{f}`" for f in in_query) + ")" if in_query else "",
             "*": " (JSON body: the request)"}.get(rule.body, f" (JSON body: `{rule.body}`)")
+    if f"{method.input_type}.{rule.body}" in raw:  # a google.api.HttpBody field: the body as sent
+        body = f" (raw body, any content type: `{rule.body}`)"
     return f"`{verb} {path}`{body}"
 
 
@@ -204,6 +208,8 @@ def api_md(files: descriptor_pb2.FileDescriptorSet) -> str:
         if n.options.map_entry
     }
     fields = {f".{f.package}.{m.name}": [x.name for x in m.field] for f in ours for m in f.message_type}
+    raw = frozenset(f".{f.package}.{m.name}.{x.name}" for f in ours for m in f.message_type for x in m.field
+                    if x.type_name == ".google.api.HttpBody")
     services, messages, enums = [], [], []
     for file in ours:
         notes = comments(file)
@@ -213,11 +219,11 @@ def api_md(files: descriptor_pb2.FileDescriptorSet) -> str:
             for m, method in enumerate(service.method):
                 stream = "stream of " if method.server_streaming else ""
                 services.append(
-                    f"| `{method.name}` | {http_rule(method, fields)} | {type_ref(method.input_type)} | "
+                    f"| `{method.name}` | {http_rule(method, fields, raw)} | {type_ref(method.input_type)} | "
                     f"{stream}{type_ref(method.output_type)} |"
                 )
             for m, method in enumerate(service.method):
-                services += ["", f"#### {service.name}.{method.name}", "", http_rule(method, fields), ""]
+                services += ["", f"#### {service.name}.{method.name}", "", http_rule(method, fields, raw), ""]
                 services.append(paragraphs(notes.get((6, s, 2, m), "")))
         for i, message in enumerate(file.message_type):
             messages += ["", f"### {message.name}", "", f"In `{file.name}`.", ""]

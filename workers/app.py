@@ -1,4 +1,5 @@
-"""Worker composition: Dramatiq actors over the delivery queue."""
+"""Worker composition: Dramatiq actors over the delivery queue, and on the webhooks
+queue the webhook and inbound-report actors."""
 
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ from core.domains.resolver import Resolver
 from core.domains.senders import SigningKeys
 from core.domains.store import DomainStore
 from core.observability.tracing import setup as setup_tracing
+from core.returns.paths import ReturnPaths
+from core.returns.tokens import Tokens
 from core.settings import Settings
 from core.storage.db import make_engine
 from core.webhooks.signing import SecretBox
 from workers.delivery.actor import Deliverer, RetryPolicy
 from workers.delivery.domain_limits import DomainLimiter
+from workers.feedback.actor import register_feedback_actors
 from workers.log_context import LogContext
 from workers.metrics import (
     MessageMetrics,
@@ -46,6 +50,17 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_backoff=timedelta(milliseconds=settings.retry_max_backoff_ms),
         lifetime=timedelta(seconds=settings.retry_lifetime_seconds),
         lease=timedelta(seconds=settings.lease_seconds),
+    )
+
+
+def return_paths(settings: Settings) -> ReturnPaths:
+    """VERP envelope senders (`b+<token>@bounces.<verified domain>`, read back by the
+    inbound listener) and the unsubscribe headers."""
+    return ReturnPaths(
+        Tokens(settings.secret_key.get_secret_value()),
+        bounce_label=settings.bounce_subdomain,
+        fallback_domain=settings.return_path_domain,
+        public_url=settings.public_url,
     )
 
 
@@ -76,9 +91,7 @@ class WorkerApp:
                 retry_policy(settings),
                 SigningKeys(DomainStore(engine), SecretBox(settings.secret_key.get_secret_value())),
                 dkim_signed,
-                # No VERP return path until the inbound listener that reads bounces lands
-                # (issue 16): bounces keep going to the From address.
-                None,
+                return_paths(settings),
             )
         return self._deliverer
 
@@ -114,6 +127,7 @@ class WorkerApp:
             max_retries=settings.max_retries,
         )
         register_webhook_actors(settings, self.broker)
+        register_feedback_actors(settings, self.broker)  # on the webhooks queue too
 
 
 class WorkerProcess:

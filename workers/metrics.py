@@ -7,6 +7,7 @@ the queue depth (sampled from PostgreSQL and RabbitMQ on a thread of its own).
     postwire_worker_messages_total{actor, outcome}            done / error / skipped
     postwire_worker_message_seconds{actor}
     postwire_webhook_attempts_total{outcome, status_class}
+    postwire_inbound_reports_total{state}                     inbound reports parsed, by resulting state
     postwire_emails_waiting{status}                           QUEUED and DEFERRED emails
     postwire_emails_waiting_oldest_seconds{status}
     postwire_broker_queue_messages{queue}                     ready messages, RabbitMQ
@@ -91,6 +92,13 @@ DKIM_SECONDS = metric(
     "postwire_dkim_sign_seconds",
     "Time to DKIM-sign one message (every signature it carries).",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
+)
+INBOUND_REPORTS = metric(
+    Counter,
+    "postwire_inbound_reports_total",
+    "Inbound reports (bounces, complaints, unsubscribe mail) parsed, by the state they ended in (bounce, delay,"
+    " complaint, unsubscribe, ignored, unparseable).",
+    ["state"],
 )
 DKIM_SIGNATURES = metric(Counter, "postwire_dkim_signatures_total", "DKIM signatures added to outgoing messages.")
 

@@ -4,6 +4,8 @@ due, and this process feeds RabbitMQ from it. Each round it
 - publishes due emails: retries whose backoff ended, scheduled sends whose time came,
   and accepted emails the server could not publish (broker down, crash),
 - fans new events out to webhook endpoints and publishes due webhook deliveries,
+- publishes inbound reports the listener could not publish, and again those still
+  waiting to be parsed long after (core/returns/inbound.py),
 - now and then purges idempotency keys older than 24 hours,
 - every minute looks up again the DNS records of sending domains whose re-check is due.
 Several schedulers may run: rows are taken with FOR UPDATE SKIP LOCKED.
@@ -24,6 +26,7 @@ from core.domains.resolver import Resolver
 from core.domains.store import DomainStore
 from core.errors import Unavailable
 from core.events.retention import prune
+from core.returns.inbound import InboundStore, ReportPublisher, publish_due
 from core.settings import Settings
 from core.storage.db import make_engine
 from core.times import utcnow
@@ -46,6 +49,7 @@ class Scheduler:
         self._webhooks: WebhookDispatcher | None = None
         self._domains: DomainManager | None = None
         self._last_recheck = 0.0
+        self._reports: tuple[InboundStore, ReportPublisher] | None = None
 
     async def round(self, store: DeliveryStore) -> int:
         released = await store.release_expired_claims()
@@ -68,6 +72,7 @@ class Scheduler:
                 retention=timedelta(days=self.settings.events_retention_days),
             )
         await self._webhooks.round()
+        await self.republish_reports(store)
         if time.monotonic() - self._last_purge > PURGE_EVERY:
             self._last_purge = time.monotonic()
             await store.purge_idempotency_keys()
@@ -77,12 +82,30 @@ class Scheduler:
                 events_before=now - timedelta(days=self.settings.events_retention_days),
                 bodies_before=now - timedelta(days=self.settings.body_retention_days),
             )
-            if pruned.events or pruned.bodies:
-                log.info("retention: pruned %d events and %d bodies", pruned.events, pruned.bodies)
+            if pruned.events or pruned.bodies or pruned.reports:
+                log.info("retention: pruned %d events, %d bodies and %d inbound reports",
+                         pruned.events, pruned.bodies, pruned.reports)
         if time.monotonic() - self._last_recheck > min(RECHECK_EVERY, self.settings.domain_recheck_hours * 3600):
             self._last_recheck = time.monotonic()
             await self.recheck_domains(store)
         return published
+
+    async def republish_reports(self, store: DeliveryStore) -> int:
+        """Inbound reports never published (after the publish grace) or still not parsed
+        (after republish_after_seconds): published again."""
+        if self._reports is None:
+            self._reports = (InboundStore.from_settings(store.engine, self.settings),
+                             ReportPublisher(self.publisher.broker, self.settings))
+        reports, publisher = self._reports
+        try:
+            count = await publish_due(reports, publisher.publish, timedelta(seconds=self.settings.publish_grace_seconds),
+                                      timedelta(seconds=self.settings.republish_after_seconds))
+        except Unavailable:
+            log.warning("broker unavailable; will publish inbound reports when it is back")
+            return 0
+        if count:
+            log.info("published %d inbound reports", count)
+        return count
 
     async def recheck_domains(self, store: DeliveryStore) -> int:
         """Verify again the domains whose `next_check_at` has come; returns how many."""
@@ -109,6 +132,8 @@ class Scheduler:
                     log.exception("scheduler round failed")
                 await asyncio.to_thread(self.stopping.wait, self.settings.scheduler_interval)
         finally:
+            if self._reports is not None:
+                await self._reports[1].close()
             await store.close()
 
     def stop(self) -> None:

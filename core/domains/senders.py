@@ -9,44 +9,17 @@ unsigned; a domain deleted or failed goes on being accepted for at most `ttl` se
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Generic, TypeVar
 
 from core.domains import dkim
 from core.domains.manager import seal_context
 from core.domains.records import covers, normalize_domain
 from core.domains.store import DomainStore
 from core.errors import FailedPrecondition
+from core.per_account import PerAccount
 from core.storage.db import database_errors_as_unavailable
 from core.times import utcnow
 from core.webhooks.signing import SecretBox
-
-T = TypeVar("T")
-
-
-class _PerAccount(Generic[T]):
-    def __init__(self, load: Callable[[int], Awaitable[T]], ttl: float) -> None:
-        self.load = load
-        self.ttl = ttl
-        self._entries: dict[int, tuple[float, datetime, T]] = {}  # expiry (monotonic), loaded at, value
-
-    async def get(self, account_id: int, *, as_of: datetime | None = None) -> T:
-        """The cached value, unless it expired or was read before `as_of`."""
-        now = time.monotonic()
-        entry = self._entries.get(account_id)
-        if entry is not None and entry[0] > now and (as_of is None or entry[1] >= as_of):
-            return entry[2]
-        loaded_at = utcnow()
-        value = await self.load(account_id)
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[account_id] = (now + self.ttl, loaded_at, value)
-        return value
-
-    def forget(self, account_id: int) -> None:
-        self._entries.pop(account_id, None)
 
 
 def sender_domain(address: str) -> str:
@@ -62,7 +35,7 @@ class VerifiedSenders:
     """The Send-time rule (FAILED_PRECONDITION for a domain not verified)."""
 
     def __init__(self, store: DomainStore, ttl: float = 5.0) -> None:
-        self._names = _PerAccount(store.verified_names, ttl)
+        self._names = PerAccount(store.verified_names, ttl)
 
     def forget(self, account_id: int) -> None:
         self._names.forget(account_id)
@@ -85,7 +58,7 @@ class SigningKeys:
 
     def __init__(self, store: DomainStore, box: SecretBox, ttl: float = 5.0) -> None:
         self.box = box
-        self._keys = _PerAccount(store.active_keys, ttl)
+        self._keys = PerAccount(store.active_keys, ttl)
 
     async def for_sender(self, account_id: int, from_address: str, accepted_at: datetime) -> list[dkim.SigningKey]:
         """The keys of the most specific verified domain covering the From domain (RSA

@@ -50,6 +50,9 @@ class EmailContent:
     tags: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
+    # List-Unsubscribe (RFC 8058) for the one recipient: None until Send resolves it
+    # with the account's default (core.returns.unsubscribe), then True or False.
+    unsubscribe: bool | None = None
 
     @property
     def recipients(self) -> tuple[Address, ...]:
@@ -98,6 +101,7 @@ def content_to_dict(content: EmailContent) -> dict[str, object]:
         "tags": list(content.tags),
         "metadata": dict(content.metadata),
         "attachments": [_attachment_dict(a) for a in content.attachments],
+        **({"unsubscribe": True} if content.unsubscribe else {}),  # absent when off: older rows match
     }
 
 
@@ -117,4 +121,5 @@ def content_from_dict(data: dict[str, Any]) -> EmailContent:
         tags=tuple(data["tags"]),
         metadata=dict(data["metadata"]),
         attachments=tuple(_attachment(a) for a in data.get("attachments") or ()),
+        unsubscribe=data.get("unsubscribe"),  # True, or None when off (not stored)
     )

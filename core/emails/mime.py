@@ -130,14 +130,36 @@ def render(content: EmailContent, *, message_id: str, date: datetime) -> bytes:
 
 
 def _unstructured(msg: EmailMessage, name: str, value: str, utf8: bool) -> None:
-    """Set an unstructured header (Subject, a custom header). Non-ASCII values are
+    """Set an unstructured header (Subject, a custom header). ASCII values are folded
+    at spaces only (fold_at_spaces). Non-ASCII values are
     written as RFC 2047 encoded words by email.header.Header, which keeps spaces inside
     the words: the policy's own folder (Python 3.11) can fold at a space between two
     encoded words, and RFC 2047 readers drop whitespace there, so "a b" arrived as "ab"."""
-    if utf8 or value.isascii():
+    folded = fold_at_spaces(name, value) if value.isascii() else None
+    if folded is not None:
+        msg.set_raw(name, folded)
+    elif utf8 or value.isascii():
         msg[name] = value
     else:
         msg.set_raw(name, Header(value, "utf-8", header_name=name).encode(linesep="\r\n"))
+
+
+def fold_at_spaces(name: str, value: str, width: int = 78) -> str | None:
+    """An ASCII value folded only before a space, lines kept within `width` where the
+    spaces allow (a longer word stays whole); None when a word is too long for the
+    998-character line limit even so. Unfolding gives the value back exactly. The stdlib folder would turn a long word, such as
+    the URL in List-Unsubscribe, into RFC 2047 encoded words, which receivers do not
+    decode in such headers."""
+    words = value.split(" ")
+    out, length = words[0], len(name) + 2 + len(words[0])
+    for word in words[1:]:
+        if word and length + 1 + len(word) > width and length > len(name) + 2:
+            out += "\r\n " + word
+            length = 1 + len(word)
+        else:
+            out += " " + word
+            length += 1 + len(word)
+    return out if all(len(line) <= 998 - len(name) - 2 for line in out.split("\r\n")) else None
 
 
 def _part_args(attachment: Attachment, disposition: str) -> dict[str, object]:

@@ -32,6 +32,7 @@ from core.events.cursor import START, Position
 from core.events.notify import Notifier
 from core.ids import new_message_id
 from core.observability import context
+from core.returns.unsubscribe import AccountDefaults, resolve
 from core.storage.db import database_errors_as_unavailable
 from core.storage.group_commit import GroupCommit
 from core.times import utcnow
@@ -114,6 +115,7 @@ class EmailService:
         events_retention: timedelta = timedelta(days=30),
         publish_timeout: float = 2.0,
         senders: VerifiedSenders | None = None,
+        unsubscribe_defaults: AccountDefaults | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -130,6 +132,7 @@ class EmailService:
         self.publish_grace = publish_grace
         self.publish_timeout = publish_timeout
         self.senders = senders  # None: any From domain (POSTWIRE_REQUIRE_VERIFIED_DOMAINS=false)
+        self.unsubscribe_defaults = unsubscribe_defaults  # None: List-Unsubscribe only when asked for
 
     async def send(self, account_id: int, content: EmailContent, options: SendOptions = SendOptions()) -> tuple[str, Status]:
         """Store the email (with its first event), then publish its id.
@@ -148,6 +151,7 @@ class EmailService:
         if self.senders is not None and not options.test:
             await self.senders.check(account_id, content.from_address.email)
         scheduled = options.send_at is not None and options.send_at > now
+        content = await resolve(content, account_id, self.unsubscribe_defaults)
         stored = content_to_dict(content)
         new = NewEmail(
             message_id=new_message_id(),

@@ -43,6 +43,8 @@ _RESERVED_HEADERS = frozenset(
     )
 )
 _RESERVED_PREFIXES = ("content-", "resent-")
+# Written by the worker for `unsubscribe` (RFC 8058); a caller's own stay only without it.
+UNSUBSCRIBE_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
 
 # RFC 5322 section 3.6.8: ftext is printable US-ASCII except ":" (33-57, 59-126).
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
@@ -67,10 +69,13 @@ def validate_send(
     metadata: Mapping[str, str],
     attachments: Sequence[AttachmentInput] = (),
     limits: SendLimits = SendLimits(),
+    unsubscribe: bool | None = None,
 ) -> EmailContent:
     """Check a send request and return its EmailContent, or raise one InvalidArgument
     listing every violation. Duplicate recipients are accepted (the envelope dedupes).
-    Attachments with a content_id are inline parts and need an html_body."""
+    Attachments with a content_id are inline parts and need an html_body.
+    `unsubscribe` True needs exactly one recipient (its link names that recipient);
+    None leaves it to the account's default."""
     violations: list[FieldViolation] = []
 
     sender = _one("from_address", from_address, violations, required=True)
@@ -87,6 +92,17 @@ def validate_send(
         violations.append(FieldViolation(
             "to", f"{count} recipients across to, cc and bcc; the limit is {limits.max_recipients}"
         ))
+    if unsubscribe:
+        for name in headers:
+            if name.lower() in UNSUBSCRIBE_HEADERS:
+                violations.append(FieldViolation(key_path("headers", name), (
+                    f"{name} is set by Postwire when unsubscribe is true: leave out one or the other"
+                )))
+    if unsubscribe and count > 1:
+        violations.append(FieldViolation("unsubscribe", (
+            f"an unsubscribe link names one recipient and this email has {count} across to, cc and bcc:"
+            " send one email per recipient"
+        )))
 
     _check_subject(subject, limits, violations)
     if not text_body and not html_body:
@@ -132,6 +148,7 @@ def validate_send(
         tags=tuple(tag_list),
         metadata=dict(metadata),
         attachments=files,
+        unsubscribe=unsubscribe,
     )
 
 

@@ -1,5 +1,8 @@
 """Retention: events and message bodies are kept for configurable periods, then pruned.
 
+Inbound reports (raw bounces and complaints, which quote the original message) follow
+the body retention once parsed; a report still waiting to be parsed is never pruned.
+
 Pruned events leave a mark (the highest log position removed) so a stream resumed
 from an older cursor answers OUT_OF_RANGE instead of silently skipping; pruned
 bodies leave the email's metadata, recipients and status, with content_pruned_at set.
@@ -14,6 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.emails.model import TERMINAL
+from core.returns.schema import inbound_reports
 from core.storage.db import emails, events, retention
 from core.times import utcnow
 
@@ -25,6 +29,7 @@ BODY_FIELDS = ("text_body", "html_body", "attachments")
 class Pruned:
     events: int
     bodies: int
+    reports: int = 0
 
 
 async def prune_events(engine: AsyncEngine, older_than: datetime) -> int:
@@ -77,8 +82,30 @@ async def prune_bodies(engine: AsyncEngine, older_than: datetime) -> int:
             total += len(rows)
 
 
+async def prune_reports(engine: AsyncEngine, older_than: datetime) -> int:
+    """Delete inbound reports received before `older_than` whose parsing is done."""
+    total = 0
+    while True:
+        async with engine.begin() as conn:
+            ids = (
+                await conn.scalars(
+                    select(inbound_reports.c.id)
+                    .where(inbound_reports.c.received_at < older_than, inbound_reports.c.state != "received")
+                    .limit(BATCH)
+                )
+            ).all()
+            if not ids:
+                return total
+            await conn.execute(delete(inbound_reports).where(inbound_reports.c.id.in_(ids)))
+            total += len(ids)
+
+
 async def prune(engine: AsyncEngine, events_before: datetime, bodies_before: datetime) -> Pruned:
-    return Pruned(await prune_events(engine, events_before), await prune_bodies(engine, bodies_before))
+    return Pruned(
+        await prune_events(engine, events_before),
+        await prune_bodies(engine, bodies_before),
+        await prune_reports(engine, bodies_before),
+    )
 
 
 async def oldest_event(engine: AsyncEngine) -> datetime | None:

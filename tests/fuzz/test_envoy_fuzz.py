@@ -132,7 +132,7 @@ JSON = st.recursive(
 )
 FIELDS = ["from_address", "to", "cc", "bcc", "reply_to", "subject", "text_body", "html_body", "headers", "tags",
           "metadata", "attachments", "send_at", "expires_at", "idempotency_key", "name", "kind", "scopes", "url",
-          "description", "event_types", "update_mask", "page_size", "page_token"]
+          "description", "event_types", "update_mask", "page_size", "page_token", "address", "addresses", "reason"]
 BODY = st.one_of(
     JSON,
     st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=6),
@@ -149,6 +149,10 @@ def routes(resource_id: str) -> list[tuple[str, str]]:
         ("POST", "/v1/webhooks"), ("GET", "/v1/webhooks"), ("PATCH", f"/v1/webhooks/{i}"),
         ("DELETE", f"/v1/webhooks/{i}"), ("POST", f"/v1/webhooks/{i}:test"), ("GET", f"/v1/webhooks/{i}/attempts"),
         ("POST", f"/v1/webhooks/{i}:rotateSecret"), ("POST", f"/v1/webhooks/{i}:enable"),
+        ("GET", "/v1/suppressions"), ("POST", "/v1/suppressions"), ("GET", f"/v1/suppressions/{i}"),
+        ("DELETE", f"/v1/suppressions/{i}"), ("POST", "/v1/suppressions:batchAdd"),
+        ("POST", "/v1/suppressions:batchRemove"),
+        ("GET", f"/v1/unsubscribe/{i}"), ("POST", f"/v1/unsubscribe/{i}"),
     ]
 
 
@@ -163,12 +167,13 @@ def test_random_json_on_every_route_never_gets_a_5xx(http: httpx.Client, data: s
 
 @settings(HTTP, max_examples=30)
 @given(params=st.dictionaries(
-    st.sampled_from(["after", "types", "message_ids", "tags", "from_now", "page_size", "page_token", "webhook_id"]),
+    st.sampled_from(["after", "types", "message_ids", "tags", "from_now", "page_size", "page_token", "webhook_id",
+                     "kind", "created_after", "created_before", "address_prefix"]),
     st.text(max_size=30), max_size=3,
 ))
 def test_random_query_parameters_never_get_a_5xx(http: httpx.Client, params: dict[str, str]) -> None:
     # A valid /v1/events query opens a stream that stays open: the read timeout ends it.
-    for path in ("/v1/events", "/v1/webhooks/whk_x/attempts"):
+    for path in ("/v1/events", "/v1/webhooks/whk_x/attempts", "/v1/suppressions"):
         try:
             with http.stream("GET", path, params=params, timeout=httpx.Timeout(5, read=0.3)) as response:
                 assert response.status_code < 500, (path, params, response.status_code)

@@ -25,12 +25,16 @@ from postwire.v1 import (
     email_pb2,
     email_service_pb2_grpc,
     key_service_pb2_grpc,
+    suppression_service_pb2_grpc,
+    unsubscribe_service_pb2_grpc,
     webhook_service_pb2_grpc,
 )
 from postwire.v1 import address_service_pb2 as apb
 from postwire.v1 import domain_service_pb2 as dpb
 from postwire.v1 import email_service_pb2 as epb
 from postwire.v1 import key_service_pb2 as kpb
+from postwire.v1 import suppression_service_pb2 as spb
+from postwire.v1 import unsubscribe_service_pb2 as upb
 from postwire.v1 import webhook_service_pb2 as wpb
 from tests.conftest import Stack
 from tests.fuzz.conftest import assert_healthy, fuzz_key
@@ -126,6 +130,8 @@ class Api:
         self.webhooks = webhook_service_pb2_grpc.WebhookServiceStub(self.channel)
         self.domains = domain_service_pb2_grpc.DomainServiceStub(self.channel)
         self.addresses = address_service_pb2_grpc.AddressServiceStub(self.channel)
+        self.suppressions = suppression_service_pb2_grpc.SuppressionServiceStub(self.channel)
+        self.unsubscribe = unsubscribe_service_pb2_grpc.UnsubscribeServiceStub(self.channel)
         self.md = (("x-api-key", key),)
 
 
@@ -165,6 +171,7 @@ SEND_REQUEST = st.builds(
     send_at=TIMESTAMP,
     expires_at=TIMESTAMP,
     idempotency_key=TEXT,
+    unsubscribe=st.one_of(st.none(), st.booleans()),
 )
 
 
@@ -367,6 +374,42 @@ def test_address_batches_over_the_limit_are_refused_and_at_the_limit_answered(ap
         assert code == grpc.StatusCode.INVALID_ARGUMENT
 
 
+# SuppressionService --------------------------------------------------------------------------
+
+
+@settings(FUZZ, max_examples=30)
+@given(
+    address=st.one_of(MAIL_ADDRESS, ANY_TEXT), addresses=small(st.one_of(MAIL_ADDRESS, ANY_TEXT), 12), reason=ANY_TEXT,
+    listing=st.builds(spb.ListSuppressionsRequest, page_size=INT32, page_token=st.one_of(TEXT, CURSOR), kind=ENUM,
+                      created_after=TIMESTAMP, created_before=TIMESTAMP, address_prefix=ANY_TEXT),
+)
+def test_suppression_service_answers_only_contract_statuses(
+    api: Api, address: str, addresses: list[str], reason: str, listing: spb.ListSuppressionsRequest,
+) -> None:
+    s, md = api.suppressions, api.md
+    check(lambda: s.ListSuppressions(listing, metadata=md, timeout=10))
+    check(lambda: s.AddSuppression(spb.AddSuppressionRequest(address=address, reason=reason), metadata=md, timeout=10))
+    check(lambda: s.GetSuppression(spb.GetSuppressionRequest(address=address), metadata=md, timeout=10))
+    check(lambda: s.RemoveSuppression(spb.RemoveSuppressionRequest(address=address), metadata=md, timeout=10))
+    batch = spb.BatchAddSuppressionsRequest(addresses=addresses, reason=reason)
+    check(lambda: s.BatchAddSuppressions(batch, metadata=md, timeout=10))
+    remove = spb.BatchRemoveSuppressionsRequest(addresses=addresses)
+    check(lambda: s.BatchRemoveSuppressions(remove, metadata=md, timeout=10))
+
+
+# UnsubscribeService (public: no key) ----------------------------------------------------------
+
+
+@settings(FUZZ, max_examples=30)
+@given(token=st.one_of(ANY_TEXT, st.text("abcdefghijklmnopqrstuvwxyz234567", max_size=80)),
+       content_type=st.one_of(st.sampled_from(["application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]), TEXT),
+       data=st.one_of(st.binary(max_size=300), st.sampled_from([b"List-Unsubscribe=One-Click", b"--x--", b"%zz"])))
+def test_unsubscribe_service_answers_only_contract_statuses(api: Api, token: str, content_type: str, data: bytes) -> None:
+    check(lambda: api.unsubscribe.ShowUnsubscribe(upb.ShowUnsubscribeRequest(token=token), timeout=10))
+    body = {"content_type": content_type, "data": data}
+    check(lambda: api.unsubscribe.Unsubscribe(upb.UnsubscribeRequest(token=token, body=body), timeout=10))
+
+
 # Huge fields and maps ------------------------------------------------------------------------
 
 
@@ -427,6 +470,11 @@ REGRESSIONS: list[tuple[str, Callable[[Api], Any]]] = [
     ("ListDomains negative page_size", lambda a: a.domains.ListDomains(dpb.ListDomainsRequest(page_size=-1), metadata=a.md)),
     ("ListDomains page_token not ASCII", lambda a: a.domains.ListDomains(dpb.ListDomainsRequest(page_token="²"), metadata=a.md)),
     ("ValidateAddress empty", lambda a: a.addresses.ValidateAddress(apb.ValidateAddressRequest(address=""), metadata=a.md)),
+    ("AddSuppression address NUL", lambda a: a.suppressions.AddSuppression(spb.AddSuppressionRequest(address="a\x00@x.example"), metadata=a.md)),
+    ("ListSuppressions created_after out of range", lambda a: a.suppressions.ListSuppressions(
+        spb.ListSuppressionsRequest(created_after=Timestamp(seconds=2**62)), metadata=a.md)),
+    ("BatchAddSuppressions 1001 addresses", lambda a: a.suppressions.BatchAddSuppressions(
+        spb.BatchAddSuppressionsRequest(addresses=["a@example.com"] * 1001), metadata=a.md)),
 ]
 
 

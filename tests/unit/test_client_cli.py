@@ -160,3 +160,13 @@ def test_two_readers_of_stdin_or_two_sources_of_a_body_are_refused(tmp_path: Pat
     twice = build_parser().parse_args(["send", "--from", "a@x.io", "--text", "x", "--text-file", "f"])
     with pytest.raises(SystemExit, match="not both"):
         base_request(twice)
+
+
+def test_unsubscribe_flags_set_the_send_option_and_its_absence_leaves_the_account_default() -> None:
+    def request(*flags: str) -> object:
+        return base_request(build_parser().parse_args(["send", "--from", "a@example.com", "--to", "b@example.com", *flags]))
+
+    assert request("--unsubscribe").unsubscribe is True  # type: ignore[attr-defined]
+    off = request("--no-unsubscribe")
+    assert off.HasField("unsubscribe") and off.unsubscribe is False  # type: ignore[attr-defined]
+    assert not request().HasField("unsubscribe")  # type: ignore[attr-defined]

@@ -34,6 +34,7 @@ from postwire_client.retry import (
     wait_or_raise,
 )
 from postwire_client.sdk import SendFields, build_send_request, stream_request
+from postwire_client.suppressions import AsyncSuppressionMethods
 
 log = logging.getLogger("postwire_client")
 T = TypeVar("T")
@@ -85,7 +86,7 @@ class EventStream:
         self.cancel()
 
 
-class AsyncClient(AsyncDomainMethods):
+class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods):
     """`AsyncClient("127.0.0.1:50051", api_key)`; `async with` (or `await close()`)
     closes the channel. Options as for the sync `Client`; the domain and address calls
     are those of `postwire_client.domains.AsyncDomainMethods`."""
@@ -108,6 +109,7 @@ class AsyncClient(AsyncDomainMethods):
             self.channel = grpc.aio.secure_channel(address, credentials, options=channel_options)
         self.stub = email_service_pb2_grpc.EmailServiceStub(self.channel)
         self._add_domain_stubs(self.channel)
+        self._add_suppression_stubs(self.channel)
         self.metadata: tuple[tuple[str, str], ...] = (("x-api-key", api_key),)
         self.timeout = timeout
         self.retry = retry

@@ -1,6 +1,7 @@
 """The `postwire` command. Its client commands, here: send (one, `--count N` copies, or a
 `--batch` of many), status, cancel, events; and, in postwire_client.domain_commands,
-domains (create, list, get, verify, delete, rotate-key) and validate. They connect to POSTWIRE_ADDRESS with
+domains (create, list, get, verify, delete, rotate-key) and validate; in
+suppression_commands, suppressions (list, get, add, remove). They connect to POSTWIRE_ADDRESS with
 POSTWIRE_API_KEY (or --address / --api-key), falling back to the embedded mode's
 .postwire/dev-api-key.
 
@@ -33,6 +34,7 @@ from postwire_client.domain_commands import add_domain_commands
 from postwire_client.formatting import event_line, status_text, to_json
 from postwire_client.progress import Progress
 from postwire_client.send_flags import base_request
+from postwire_client.suppression_commands import add_suppression_commands
 
 if TYPE_CHECKING:
     from postwire_client.aio import AsyncClient
@@ -179,6 +181,8 @@ def add_commands(sub: Any) -> None:
                       help="inline part the HTML references as cid:CONTENT_ID")
     send.add_argument("--send-at", help="ISO 8601 time with offset, e.g. 2026-12-01T09:00:00+00:00")
     send.add_argument("--expires-at", help="ISO 8601 time with offset; undelivered by then → FAILED")
+    send.add_argument("--unsubscribe", action=argparse.BooleanOptionalAction, default=None,
+                      help="add one-click unsubscribe headers (RFC 8058); default: the account's setting")
     send.add_argument("--idempotency-key", help="makes retrying this send safe (24 h); with --count/--batch, "
                       "request n uses KEY-n. Without one, the client makes one up per request")
     send.add_argument("--count", type=int, default=1, metavar="N", help="send N copies (each a separate email)")
@@ -211,6 +215,7 @@ def add_commands(sub: Any) -> None:
     events.set_defaults(func=cmd_events)
 
     add_domain_commands(sub, client_flags, make_client)
+    add_suppression_commands(sub, client_flags, make_client)
 
 
 def build_parser() -> argparse.ArgumentParser:

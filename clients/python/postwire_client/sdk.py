@@ -41,6 +41,7 @@ from postwire_client.retry import (
     reconnect_delay,
     wait_or_raise,
 )
+from postwire_client.suppressions import SuppressionMethods
 
 log = logging.getLogger("postwire_client")
 T = TypeVar("T")
@@ -67,6 +68,7 @@ class SendFields(TypedDict, total=False):
     send_at: datetime | Timestamp | None
     expires_at: datetime | Timestamp | None
     idempotency_key: str | None
+    unsubscribe: bool | None  # one-click unsubscribe headers; None: the account's default
 
 
 def attachment(
@@ -143,7 +145,7 @@ def _drain(call: Any, items: queue.Queue[Any], idle_timeout: float | None) -> It
         call.cancel()
 
 
-class Client(DomainMethods):
+class Client(DomainMethods, SuppressionMethods):
     """A blocking client: `Client("127.0.0.1:50051", api_key)`; use it as a context manager
     (or call `close()`) to close the channel. Thread-safe.
 
@@ -173,6 +175,7 @@ class Client(DomainMethods):
             self.channel = grpc.secure_channel(address, credentials, options=channel_options)
         self.stub = email_service_pb2_grpc.EmailServiceStub(self.channel)
         self._add_domain_stubs(self.channel)
+        self._add_suppression_stubs(self.channel)
         self.metadata: tuple[tuple[str, str], ...] = (("x-api-key", api_key),)
         self.timeout = timeout
         self.retry = retry

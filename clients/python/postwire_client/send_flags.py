@@ -75,5 +75,6 @@ def base_request(args: argparse.Namespace) -> pb.SendRequest:
         attachments=[_attachment(a, False) for a in args.attach] + [_attachment(a, True) for a in args.inline],
         send_at=_timestamp(args.send_at) if args.send_at else None,
         expires_at=_timestamp(args.expires_at) if args.expires_at else None,
+        unsubscribe=getattr(args, "unsubscribe", None),
     )
     return build_send_request(None, fields, auto_idempotency_key=False)  # type: ignore[arg-type]
