@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from core.storage.db import make_engine
 from core.storage.migrate import upgrade
 from postwire_service.capture import CaptureServer
 from postwire_service.inbound_command import InboundService
+from postwire_service.signals import until_stopped
 from server.app import Server
 from workers.app import WorkerProcess
 from workers.scheduler import Scheduler, SchedulerThread
@@ -138,12 +138,8 @@ async def run_dev(settings: Settings, with_envoy: bool = True) -> None:
         print(f"Bounces and complaints: SMTP on {settings.inbound_host}:{settings.inbound_port}")
     print(f"Delivered mail lands in {outbox}/  — Ctrl-C to stop", flush=True)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         print("shutting down…", flush=True)
         if envoy:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when the command runs: the client commands stay light
@@ -43,17 +42,14 @@ class InboundService:
 
 async def serve(settings: Settings, host: str | None, port: int | None) -> None:
     from core.delivery.queue import make_broker
+    from postwire_service.signals import until_stopped
 
     broker = make_broker(settings)
     service = InboundService(settings, broker)
     bound = await service.start(host, port)
     print(f"Postwire inbound: SMTP on {host or settings.inbound_host}:{bound}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await service.stop()
         broker.close()

@@ -4,28 +4,14 @@ waiting to be parsed is never pruned, however old."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.events.retention import prune
 from core.returns.schema import inbound_reports
-from core.storage.db import make_engine
-from core.storage.migrate import upgrade
 from core.times import utcnow
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    await engine.dispose()
 
 
 async def test_parsed_reports_past_the_body_retention_are_pruned_and_unparsed_ones_kept(engine: AsyncEngine) -> None:

@@ -4,39 +4,21 @@ entries delivery writes (core.suppressions.write) read back with their kind."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import InvalidArgument, NotFound
-from core.storage.db import accounts, make_engine
-from core.storage.migrate import upgrade
 from core.suppressions.manager import SuppressionManager, filters
 from core.suppressions.store import SuppressionStore
 from core.suppressions.write import COMPLAINT, HARD_BOUNCE, Entry, suppress
 from core.times import utcnow
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    await engine.dispose()
-
-
-async def _account(engine: AsyncEngine, name: str) -> int:
-    async with engine.begin() as conn:
-        return int((await conn.execute(insert(accounts).values(name=name, created_at=utcnow()).returning(accounts.c.id))).scalar_one())
+from tests.integration.conftest import new_account
 
 
 async def test_pages_filters_adds_and_removes_on_sqlite(engine: AsyncEngine) -> None:
-    a, b = await _account(engine, "a"), await _account(engine, "b")
+    a, b = await new_account(engine, "a"), await new_account(engine, "b")
     manager = SuppressionManager(SuppressionStore(engine))
     base = utcnow() - timedelta(days=1)
     async with engine.begin() as conn:

@@ -4,17 +4,13 @@ with an account event that belongs to no email."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.emails.model import EventType
-from core.storage.db import accounts, emails, events, make_engine
-from core.storage.migrate import upgrade
+from core.storage.db import emails, events
 from core.times import utcnow
 from core.webhooks.delivery_store import (
     FAILED,
@@ -26,21 +22,8 @@ from core.webhooks.fanout import FanOut
 from core.webhooks.schema import webhook_deliveries, webhook_endpoints
 from core.webhooks.signing import SecretBox
 from core.webhooks.store import WebhookStore
+from tests.integration.conftest import new_account
 from workers.webhooks.dispatch import read_new_events
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    await engine.dispose()
-
-
-async def _account(engine: AsyncEngine, name: str) -> int:
-    async with engine.begin() as conn:
-        return int((await conn.execute(insert(accounts).values(name=name, created_at=utcnow()).returning(accounts.c.id))).scalar_one())
 
 
 async def _event(engine: AsyncEngine, account_id: int, type_: EventType) -> None:
@@ -58,7 +41,7 @@ async def _fan_out(engine: AsyncEngine) -> int:
 
 
 async def test_fan_out_by_account_filter_and_state_once_per_event(engine: AsyncEngine) -> None:
-    a, b = await _account(engine, "a"), await _account(engine, "b")
+    a, b = await new_account(engine, "a"), await new_account(engine, "b")
     store, box = WebhookStore(engine), SecretBox("k")
     every = await store.create(a, "whk_every", "http://x/1", "", frozenset(), box.seal("whsec_AA==", "whk_every"))
     sent_only = await store.create(a, "whk_sent", "http://x/2", "", frozenset({EventType.SENT}), box.seal("whsec_AA==", "whk_sent"))
@@ -76,7 +59,7 @@ async def test_fan_out_by_account_filter_and_state_once_per_event(engine: AsyncE
 
 
 async def test_an_endpoint_failing_for_too_long_is_disabled_with_an_account_event(engine: AsyncEngine) -> None:
-    a = await _account(engine, "a")
+    a = await new_account(engine, "a")
     endpoint = await WebhookStore(engine).create(a, "whk_x", "http://x/", "", frozenset(), SecretBox("k").seal("whsec_AA==", "whk_x"))
     delivery_id = await WebhookStore(engine).add_delivery(endpoint, "evt_test_1", "webhook.test", "{}", utcnow())
     store = WebhookDeliveryStore(engine)

@@ -42,6 +42,7 @@ from postwire_client.retry import (
     wait_or_raise,
 )
 from postwire_client.suppressions import SuppressionMethods
+from postwire_client.times import timestamp
 
 log = logging.getLogger("postwire_client")
 T = TypeVar("T")
@@ -84,16 +85,6 @@ def attachment(
     )
 
 
-def _timestamp(value: datetime | Timestamp | None) -> Timestamp | None:
-    if value is None or isinstance(value, Timestamp):
-        return value
-    if value.tzinfo is None:
-        raise ValueError("send_at/expires_at need a timezone-aware datetime")
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def build_send_request(
     request: pb.SendRequest | None, fields: SendFields, *, auto_idempotency_key: bool
 ) -> pb.SendRequest:
@@ -105,7 +96,7 @@ def build_send_request(
         values: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
         for name in ("send_at", "expires_at"):
             if name in values:
-                values[name] = _timestamp(values[name])
+                values[name] = timestamp(values[name], "send_at/expires_at")
         for name in ("to", "cc", "bcc", "tags", "attachments"):
             if name in values:
                 values[name] = list(values[name])

@@ -22,6 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postwire.v1 import suppression_pb2, suppression_service_pb2_grpc
 from postwire.v1 import suppression_service_pb2 as spb
 from postwire_client.errors import NotFound
+from postwire_client.times import timestamp
 
 T = TypeVar("T")
 MAX_BATCH = 1000  # addresses per batch call
@@ -52,21 +53,12 @@ def suppression_kind(value: int | str | None) -> int:
         raise ValueError(f"unknown suppression kind {value!r}: use hard_bounce, complaint, unsubscribe or manual") from None
 
 
-def _stamp(value: datetime | Timestamp | None) -> Timestamp | None:
-    if value is None or isinstance(value, Timestamp):
-        return value
-    if value.tzinfo is None:
-        raise ValueError("created_after/created_before need a timezone-aware datetime")
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def list_request(*, kind: int | str | None = None, created_after: datetime | Timestamp | None = None,
                  created_before: datetime | Timestamp | None = None, address_prefix: str = "", page_size: int = 0,
                  page_token: str = "") -> spb.ListSuppressionsRequest:
     return spb.ListSuppressionsRequest(
-        kind=suppression_kind(kind), created_after=_stamp(created_after), created_before=_stamp(created_before),
+        kind=suppression_kind(kind), created_after=timestamp(created_after, "created_after/created_before"),
+        created_before=timestamp(created_before, "created_after/created_before"),
         address_prefix=address_prefix, page_size=page_size, page_token=page_token,
     )
 
