@@ -21,18 +21,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import psycopg
 import pytest
 
 from core.returns.tokens import BOUNCE, UNSUBSCRIBE, Claim, Tokens
-from postwire.v1 import email_pb2, event_pb2
+from postwire.v1 import email_pb2, event_pb2, webhook_service_pb2_grpc
+from postwire.v1 import webhook_service_pb2 as wpb
 from postwire_client import Client
 from tests.support.ports import free_port
 from tests.support.processes import Process, base_env, run, running_stack, wait_serving
 from tests.support.reports import report
 from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env
+from tests.support.webhooks import Receiver
 
 E, S = event_pb2, email_pb2
 RETURN_DOMAIN = "bounces.example.com"
@@ -214,6 +217,28 @@ def test_a_hard_bounce_bounces_and_suppresses_once(inbound: InboundStack) -> Non
     assert [state for state, _ in rows] == ["bounce", "ignored"] and "already recorded" in rows[1][1]
     with inbound.client() as client:
         assert [e.type for e in client.get_status(message_id).events].count(E.EVENT_TYPE_BOUNCED) == 1
+
+
+def test_webhooks_receive_the_feedback_events_like_any_other(inbound: InboundStack) -> None:
+    admin = run(["keys", "create", "--name", "hooks", "--account", "in-a", "--scope", "admin"], inbound.env).strip()
+    with Receiver() as receiver, grpc.insecure_channel(inbound.address) as channel:
+        hooks = webhook_service_pb2_grpc.WebhookServiceStub(channel)
+        where = "/feedback"
+        hooks.CreateWebhookEndpoint(wpb.CreateWebhookEndpointRequest(
+            url=receiver.route(where), event_types=[E.EVENT_TYPE_BOUNCED, E.EVENT_TYPE_COMPLAINED],
+        ), metadata=[("authorization", f"Bearer {admin}")])
+        ada, bob = _address("hooked"), _address("hooked")
+        bounced_id, bounced_path = _sent(inbound, [ada])
+        complained_id, complained_path = _sent(inbound, [bob])
+        _deliver(inbound, bounced_path, report("postfix_hard_bounce", bounced_path, ada, message_id=bounced_id))
+        _deliver(inbound, f"fbl@{RETURN_DOMAIN}", report("yahoo_arf", complained_path, bob, message_id=complained_id))
+
+        def mine(got: list[Any]) -> set[tuple[str, str, str]]:
+            return {(r.payload["type"], r.payload["data"]["message_id"], r.payload["data"]["recipient"]) for r in got}
+
+        expected = {("email.bounced", bounced_id, ada), ("email.complained", complained_id, bob)}
+        got = receiver.wait_for(where, lambda g: expected <= mine(g))
+        assert mine(got) == expected  # only the types asked for, each once
 
 
 @pytest.mark.parametrize("fixture", ["gmail", "microsoft", "qmail", "exim_dsn"])
