@@ -2,8 +2,8 @@
 complaints and mailto unsubscribes arrive (port 25 of the bounce domains' MX host).
 
 - RCPT: only a genuine `b+<token>` / `u+<token>` address, or fbl@ / abuse@ /
-  postmaster@, at a bounce domain (`<POSTWIRE_BOUNCE_SUBDOMAIN>.<a verified sending
-  domain>` or POSTWIRE_RETURN_PATH_DOMAIN); anything else `550 5.1.1`.
+  postmaster@, at a bounce domain (`<POSTWIRE_BOUNCE_SUBDOMAIN>.<a sending domain,
+  in any state>` or POSTWIRE_RETURN_PATH_DOMAIN); anything else `550 5.1.1`.
 - SIZE is advertised; a message over POSTWIRE_INBOUND_MAX_BYTES gets 552. A client
   silent for POSTWIRE_INBOUND_TIMEOUT seconds is disconnected.
 - DATA: the raw report is committed to `inbound_reports` before the 250; with the

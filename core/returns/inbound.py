@@ -63,7 +63,8 @@ class InboundStore:
                    settings.return_path_domain)
 
     async def is_bounce_domain(self, domain: str) -> bool:
-        """`<bounce label>.<a verified sending domain of any account>`, or the fallback."""
+        """`<bounce label>.<a sending domain of any account>`, or the fallback. Any state:
+        a domain that fails its re-check keeps receiving the bounces of mail it sent."""
         domain = domain.lower().rstrip(".")
         if self.fallback_domain and domain == self.fallback_domain:
             return True
@@ -71,7 +72,7 @@ class InboundStore:
         if not dot or label != self.bounce_label or not parent:
             return False
         async with self.engine.connect() as conn:
-            query = select(domains.c.id).where(domains.c.name == parent, domains.c.state == "verified").limit(1)
+            query = select(domains.c.id).where(domains.c.name == parent).limit(1)
             return (await conn.execute(query)).first() is not None
 
     async def accepts(self, address: str) -> bool:
