@@ -41,7 +41,7 @@ class InboundService:
 
 
 async def serve(settings: Settings, host: str | None, port: int | None) -> None:
-    from core.delivery.queue import make_broker
+    from core.delivery.queue import close_broker, make_broker
     from postwire_service.signals import until_stopped
 
     broker = make_broker(settings)
@@ -52,7 +52,7 @@ async def serve(settings: Settings, host: str | None, port: int | None) -> None:
         await until_stopped()
     finally:
         await service.stop()
-        broker.close()
+        close_broker(broker)
 
 
 def cmd_inbound(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from core.delivery.deadletter import DeadLetters
 from core.delivery.queue import (
     DELIVER_ACTOR,
     RETRIES_EXHAUSTED_ACTOR,
+    close_broker,
     deliver_queue,
     make_broker,
 )
@@ -148,7 +149,7 @@ class WorkerProcess:
 
     def stop(self) -> None:
         self.worker.stop()
-        self.broker.close()
+        close_broker(self.broker)
 
 
 def run_worker(settings: Settings, stop: threading.Event) -> None:

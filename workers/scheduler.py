@@ -157,7 +157,7 @@ class SchedulerThread(threading.Thread):
 
 def run_scheduler(settings: Settings, stop: threading.Event) -> None:
     """Serve until `stop` is set."""
-    from core.delivery.queue import make_broker
+    from core.delivery.queue import close_broker, make_broker
 
     broker = make_broker(settings)
     scheduler = Scheduler(settings, Publisher(broker, settings))
@@ -168,4 +168,4 @@ def run_scheduler(settings: Settings, stop: threading.Event) -> None:
         stop.wait()
     finally:
         thread.stop()
-        broker.close()
+        close_broker(broker)

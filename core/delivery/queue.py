@@ -50,6 +50,30 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     return broker
 
 
+# pika's loggers that report a connection the peer already dropped.
+_PIKA_TRANSPORT_LOGGERS = ("pika.adapters.utils.io_services_utils", "pika.adapters.base_connection",
+                           "pika.adapters.blocking_connection")
+
+
+def close_broker(broker: dramatiq.Broker) -> None:
+    """Close the broker's connections at shutdown.
+
+    Dramatiq keeps a connection per thread for declaring and publishing, and nothing
+    pumps it between uses, so RabbitMQ drops an idle one for missed heartbeats
+    (Dramatiq #321). Closing such a connection makes pika log a connection reset, with a
+    traceback, at ERROR; at shutdown a connection that is already gone is no error, so
+    those loggers are quieted while the broker closes."""
+    loggers = [logging.getLogger(name) for name in _PIKA_TRANSPORT_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        broker.close()
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 class ConfirmedChannel:
     """One asyncio AMQP connection whose publishes are confirmed by RabbitMQ and
     pipelined: each caller awaits its own confirm while many are in flight, instead of
