@@ -53,6 +53,10 @@ class EmailContent:
     # List-Unsubscribe (RFC 8058) for the one recipient: None until Send resolves it
     # with the account's default (core.returns.unsubscribe), then True or False.
     unsubscribe: bool | None = None
+    # A message submitted over SMTP (core.emails.submission), sent as is by
+    # core.emails.raw_mime.render_raw instead of being rendered: its recipients are the
+    # envelope's, in bcc, and the fields above other than from/subject/tags/metadata stay empty.
+    raw: bytes = b""
 
     @property
     def recipients(self) -> tuple[Address, ...]:
@@ -102,6 +106,7 @@ def content_to_dict(content: EmailContent) -> dict[str, object]:
         "metadata": dict(content.metadata),
         "attachments": [_attachment_dict(a) for a in content.attachments],
         **({"unsubscribe": True} if content.unsubscribe else {}),  # absent when off: older rows match
+        **({"raw": base64.b64encode(content.raw).decode("ascii")} if content.raw else {}),
     }
 
 
@@ -122,4 +127,5 @@ def content_from_dict(data: dict[str, Any]) -> EmailContent:
         metadata=dict(data["metadata"]),
         attachments=tuple(_attachment(a) for a in data.get("attachments") or ()),
         unsubscribe=data.get("unsubscribe"),  # True, or None when off (not stored)
+        raw=base64.b64decode(data["raw"], validate=True) if data.get("raw") else b"",
     )

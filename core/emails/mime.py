@@ -51,7 +51,10 @@ _UTF8_POLICY: EmailPolicy = email_policy.SMTPUTF8.clone(cte_type="7bit")
 
 def requires_smtputf8(content: EmailContent) -> bool:
     """True if some address (including bcc) has no ASCII form, so delivery needs
-    the SMTPUTF8 extension and render() uses UTF-8 headers."""
+    the SMTPUTF8 extension and render() uses UTF-8 headers; for a submitted (raw)
+    message, also when its header section holds non-ASCII bytes (RFC 6532)."""
+    if content.raw and not content.raw.split(b"\r\n\r\n", 1)[0].isascii():
+        return True
     addresses = (content.from_address, *content.recipients)
     if content.reply_to is not None:
         addresses += (content.reply_to,)

@@ -112,8 +112,8 @@ def validate_send(
             violations.append(FieldViolation(name, "must not contain NUL characters"))
     _check_headers(headers, limits, violations)
     tag_list = list(tags)
-    _check_tags(tag_list, limits, violations)
-    _check_metadata(metadata, limits, violations)
+    check_tags(tag_list, limits, violations)
+    check_metadata(metadata, limits, violations)
     files = check_attachments(attachments, bool(html_body), limits.max_attachments, violations)
 
     total = sum(len(s.encode("utf-8", "surrogatepass")) for s in (
@@ -208,7 +208,7 @@ def _check_headers(headers: Mapping[str, str], limits: SendLimits, out: list[Fie
             )))
 
 
-def _check_tags(tags: list[str], limits: SendLimits, out: list[FieldViolation]) -> None:
+def check_tags(tags: list[str], limits: SendLimits, out: list[FieldViolation]) -> None:
     if len(tags) > limits.max_tags:
         out.append(FieldViolation("tags", f"{len(tags)} tags; the limit is {limits.max_tags}"))
         return
@@ -224,7 +224,7 @@ def _check_tags(tags: list[str], limits: SendLimits, out: list[FieldViolation]) 
             ))
 
 
-def _check_metadata(metadata: Mapping[str, str], limits: SendLimits, out: list[FieldViolation]) -> None:
+def check_metadata(metadata: Mapping[str, str], limits: SendLimits, out: list[FieldViolation]) -> None:
     if len(metadata) > limits.max_metadata:
         out.append(FieldViolation("metadata", f"{len(metadata)} entries; the limit is {limits.max_metadata}"))
         return

@@ -22,7 +22,7 @@ from core.storage.db import emails, events, retention
 from core.times import utcnow
 
 BATCH = 5000
-BODY_FIELDS = ("text_body", "html_body", "attachments")
+BODY_FIELDS = ("text_body", "html_body", "attachments", "raw")  # raw: an SMTP-submitted message
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from core.emails.model import (
     Status,
     overall,
 )
+from core.emails.raw_mime import render_raw
 from core.emails.scheduling import retry_delay
 from core.errors import Unavailable
 from core.observability import context
@@ -140,11 +141,15 @@ class Deliverer:
     async def _send(self, claimed: ClaimedEmail, content: EmailContent, pending: list[str], attempt: Attempt) -> None:
         keys = await self._keys(claimed, content, attempt.lease_end)
         bounce_domain = self.returns.bounce_domain(keys[0].domain if keys else None) if self.returns else ""
+        extra: dict[str, str] = {}
         if self.returns is not None and getattr(content, "unsubscribe", False):
             recipient = list(attempt.recipients).index(pending[0]) if len(pending) == 1 else -1
             extra = self.returns.unsubscribe_headers(claimed.account_id, claimed.message_id, recipient, bounce_domain)
-            content = dataclasses.replace(content, headers={**content.headers, **extra})
-        data = render(content, message_id=f"{claimed.message_id}@{self.message_id_domain}", date=utcnow())
+        message_id = f"{claimed.message_id}@{self.message_id_domain}"
+        if content.raw:  # submitted over SMTP: sent as submitted, plus what Postwire adds
+            data = render_raw(content.raw, message_id=message_id, date=utcnow(), extra_headers=extra)
+        else:
+            data = render(dataclasses.replace(content, headers={**content.headers, **extra}), message_id=message_id, date=utcnow())
         data = self._sign(data, keys)  # every header is final by now
         sender = ascii_email(content.from_address.email) or content.from_address.email
         if self.returns is not None:
