@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from postwire_service import account_commands, inbound_command
+from postwire_service import account_commands, inbound_command, submission_command
 
 if TYPE_CHECKING:  # server-side settings are imported lazily: client commands stay light
     from core.settings import Settings
@@ -283,6 +283,7 @@ def register(sub: Any) -> None:
     revoke.set_defaults(func=cmd_keys_revoke)
     account_commands.register(sub)  # postwire accounts ...
     inbound_command.register(sub)  # postwire inbound
+    submission_command.register(sub)  # postwire submission
 
 
 def main(argv: list[str] | None = None) -> int:

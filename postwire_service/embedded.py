@@ -2,7 +2,9 @@
 
 SQLite under .postwire/, Dramatiq's stub broker with in-process workers, a local
 SMTP capture server writing .eml files, the inbound listener for bounces and complaints
-on 127.0.0.1:2526, and Envoy in front when its binary is there.
+on 127.0.0.1:2526, the SMTP submission listener on 127.0.0.1:2587 (STARTTLS), 2465
+(implicit TLS) and 2525 (plain; AUTH without TLS allowed from loopback) with a
+self-signed certificate made once in .postwire/, and Envoy in front when its binary is there.
 """
 
 from __future__ import annotations
@@ -24,14 +26,17 @@ from core.settings import Settings
 from core.storage.db import make_engine
 from core.storage.migrate import upgrade
 from postwire_service.capture import CaptureServer
+from postwire_service.dev_tls import self_signed
 from postwire_service.inbound_command import InboundService
 from postwire_service.signals import until_stopped
+from postwire_service.submission_command import SubmissionService, describe
 from server.app import Server
 from workers.app import WorkerProcess
 from workers.scheduler import Scheduler, SchedulerThread
 
 CAPTURE_PORT = 1025
 INBOUND_PORT = 2526
+SUBMISSION_PORTS = {"submission_port": 2587, "submission_tls_port": 2465, "submission_plain_port": 2525}
 
 
 class EmbeddedSettings(Settings):
@@ -73,7 +78,11 @@ def dev_settings(data_dir: Path = Path(".postwire"), **overrides: object) -> Set
         # Nothing is verified here: mail carries VERP return paths on this domain, so
         # bounces sent to the inbound listener find their email (docs/feedback.md).
         "return_path_domain": "bounces.localhost",
+        **SUBMISSION_PORTS,
+        "submission_allow_plain_auth": True,  # loopback clients only
     }
+    cert, key = self_signed(data_dir)
+    values.update(submission_tls_cert=str(cert.resolve()), submission_tls_key=str(key.resolve()))
     values.update(overrides)
     return EmbeddedSettings(**values)  # type: ignore[arg-type]
 
@@ -131,11 +140,15 @@ async def run_dev(settings: Settings, with_envoy: bool = True) -> None:
     except OSError as exc:  # the port is taken: everything else still runs
         print(f"Inbound listener: not started ({exc})")
         listening = False
+    submission = SubmissionService(settings, broker)
+    submitting = await submission.start(metrics=False, skip_taken=True)  # served on the server's /metrics
     envoy = start_envoy(server.port) if with_envoy else None
     print(f"Postwire dev: gRPC on {server.address}" + (", JSON on http://127.0.0.1:8080" if envoy else ""))
     print(f"API key: {key}  (also in {settings.data_dir / 'dev-api-key'})")
     if listening:
         print(f"Bounces and complaints: SMTP on {settings.inbound_host}:{settings.inbound_port}")
+    if submitting:
+        print(f"SMTP submission (user apikey, the API key as password): {describe(settings.submission_host, submitting)}")
     print(f"Delivered mail lands in {outbox}/  — Ctrl-C to stop", flush=True)
 
     try:
@@ -145,6 +158,7 @@ async def run_dev(settings: Settings, with_envoy: bool = True) -> None:
         if envoy:
             envoy.terminate()
             envoy.wait(timeout=10)
+        await submission.stop()
         await server.stop()
         await inbound.stop()
         await asyncio.to_thread(scheduler.stop)

@@ -10,25 +10,21 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from core.delivery.queue import Publisher, WebhookPublisher, make_broker
+from core.delivery.queue import Publisher, WebhookPublisher, close_broker, make_broker
 from core.domains.address_check import AddressChecker
 from core.domains.manager import DomainManager, DomainPolicy
 from core.domains.resolver import Resolver
 from core.domains.senders import VerifiedSenders
 from core.domains.store import DomainStore
-from core.emails.service import EmailService
 from core.emails.store import Store
-from core.emails.validation import SendLimits
 from core.events.notify import make_notifier
 from core.keys.manager import KeyManager
 from core.keys.store import KeyStore
-from core.limits.local import LocalRateLimiter, LocalStreamSlots
-from core.limits.redis_backend import RedisRateLimiter, RedisStreamSlots
 from core.observability.metrics import MetricsEndpoint
 from core.observability.tracing import Tracing
 from core.observability.tracing import setup as setup_tracing
 from core.returns.tokens import Tokens
-from core.returns.unsubscribe import AccountDefaults, OneClick
+from core.returns.unsubscribe import OneClick
 from core.settings import Settings
 from core.storage.db import make_engine
 from core.suppressions.manager import SuppressionManager
@@ -54,13 +50,14 @@ from postwire.v1 import (
 )
 from server.address_servicer import AddressServicer
 from server.auth import ANONYMOUS_PER_MINUTE, AuthInterceptor
+from server.composition import email_service, rate_defaults, rate_limiters, send_limits
 from server.domain_servicer import DomainServicer
 from server.health import HealthMonitor
 from server.interceptors import ErrorInterceptor
 from server.key_servicer import KeyServicer
 from server.metrics import MetricsInterceptor
 from server.overload import OverloadInterceptor
-from server.ratelimit import Defaults, RateLimitInterceptor
+from server.ratelimit import RateLimitInterceptor
 from server.request_id import RequestContextInterceptor
 from server.servicer import EmailServicer
 from server.suppression_servicer import SuppressionServicer
@@ -96,26 +93,9 @@ class Server:
         domain_store = DomainStore(engine)
         self.senders = VerifiedSenders(domain_store)
         self.publishers = (Publisher(self.broker, settings), WebhookPublisher(self.broker, settings))
-        self.service = EmailService(
-            self.store,
-            self.publishers[0],
-            notifier=self.notifier,
-            poll_interval=settings.stream_poll_interval,
-            heartbeat_interval=settings.stream_heartbeat_seconds,
-            events_retention=timedelta(days=settings.events_retention_days),
-            schedule_horizon=timedelta(days=settings.schedule_horizon_days),
-            publish_grace=timedelta(seconds=settings.publish_grace_seconds),
-            publish_timeout=settings.publish_timeout_seconds,
-            senders=self.senders if settings.require_verified_domains else None,
-            unsubscribe_defaults=AccountDefaults(engine),
-        )
+        self.service = email_service(settings, engine, self.store, self.publishers[0], self.senders, self.notifier)
         self.keys = KeyManager(KeyStore(engine), settings.secret_key.get_secret_value())
-        if settings.redis_url:
-            prefix = f"{settings.queue_prefix}:rl:"
-            self.limiter = RedisRateLimiter(settings.redis_url, prefix, fallback=LocalRateLimiter())
-            self.slots = RedisStreamSlots(settings.redis_url, prefix, fallback=LocalStreamSlots())
-        else:
-            self.limiter, self.slots = LocalRateLimiter(), LocalStreamSlots()  # type: ignore[assignment]
+        self.limiter, self.slots = rate_limiters(settings)
 
         interceptors: list[grpc.aio.ServerInterceptor] = [
             RequestContextInterceptor(settings.log_requests),
@@ -129,13 +109,7 @@ class Server:
             ),
         ]
         if settings.rate_limits:
-            defaults = Defaults(
-                settings.send_per_minute,
-                settings.read_per_minute,
-                settings.account_send_per_minute,
-                settings.account_read_per_minute,
-                settings.max_streams_per_key,
-            )
+            defaults = rate_defaults(settings)
             interceptors.append(RateLimitInterceptor(self.limiter, self.slots, defaults))
         self.grpc = grpc.aio.server(
             interceptors=interceptors,
@@ -154,7 +128,7 @@ class Server:
                 ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_MS),
             ],
         )
-        limits = SendLimits(max_recipients=settings.max_recipients, max_total_bytes=settings.max_message_bytes)
+        limits = send_limits(settings)
         email_service_pb2_grpc.add_EmailServiceServicer_to_server(EmailServicer(self.service, limits), self.grpc)
         key_service_pb2_grpc.add_KeyServiceServicer_to_server(KeyServicer(self.keys), self.grpc)
         self.webhooks = WebhookManager(
@@ -223,6 +197,6 @@ class Server:
         for publisher in self.publishers:
             await publisher.close()
         if self.owns_broker:
-            self.broker.close()
+            close_broker(self.broker)
         self.metrics.stop()
         self.tracing.shutdown()  # exports the last spans

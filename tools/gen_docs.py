@@ -72,10 +72,18 @@ def default_text(field: FieldInfo) -> str:
 
 
 def sections() -> dict[str, str]:
-    """Each Settings field's section: the last `    # Title` comment above it."""
-    source = (REPO / "core" / "settings.py").read_text()
+    """Each Settings field's section: the last `    # Title` comment above it, in Settings
+    and then in the settings mixins it inherits from (core/submission_settings.py)."""
+    out: dict[str, str] = {}
+    for base in [c for c in Settings.__mro__ if c.__module__.startswith("core.")]:
+        out.update(class_sections(REPO / (base.__module__.replace(".", "/") + ".py"), base.__name__))
+    return out
+
+
+def class_sections(path: Path, name: str) -> dict[str, str]:
+    source = path.read_text()
     lines = source.splitlines()
-    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "Settings")
+    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == name)
     out, current = {}, "General"
     start = cls.lineno
     for node in cls.body:

@@ -92,9 +92,10 @@ def _commands_the_tests_run() -> set[str]:
 
 def test_compose_runs_the_commands_the_tests_run() -> None:
     tested = _commands_the_tests_run()
-    assert {"migrate", "server", "worker", "scheduler", "inbound"} <= tested
+    assert {"migrate", "server", "worker", "scheduler", "inbound", "submission"} <= tested
     commands = {name: service["command"] for name, service in POSTWIRE_SERVICES.items()}
-    assert sorted(c[0] for c in commands.values()) == ["inbound", "migrate", "scheduler", "server", "worker"]
+    assert sorted(c[0] for c in commands.values()) == ["inbound", "migrate", "scheduler", "server", "submission",
+                                                       "worker"]
     for command in commands.values():
         assert command[0] in tested
         build_parser().parse_args(command)  # a real subcommand of the CLI
