@@ -12,6 +12,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -23,7 +25,10 @@ def queue_empty() -> bool:
     return "Mail queue is empty" in subprocess.run(["postqueue", "-p"], capture_output=True, text=True).stdout
 
 
-def postfix_relay_rate(n: int, size: int, sink_port: int, smtp_port: int = 25) -> float:
+@contextmanager
+def postfix_running(sink_port: int, *settings: str) -> Iterator[None]:
+    """The machine's Postfix configured for loopback only with the sink as relayhost (plus
+    `settings`, postconf `name=value`), its queue emptied, started; stopped afterwards."""
     if shutil.which("postconf") is None:
         raise RuntimeError("Postfix is not installed: bash scripts/ensure-services.sh --with-postfix")
     main_cf = Path("/etc/postfix/main.cf")
@@ -46,12 +51,34 @@ def postfix_relay_rate(n: int, size: int, sink_port: int, smtp_port: int = 25) -
         "mynetworks=127.0.0.0/8",
         "smtp_tls_security_level=none",
         "default_destination_concurrency_limit=20",
+        *DEFAULTS,
+        *settings,
     )
     subprocess.run(["postfix", "stop"], capture_output=True)
     subprocess.run(["postsuper", "-d", "ALL"], capture_output=True)
+    subprocess.run(["postsuper", "-d", "ALL", "hold"], capture_output=True)
     _run("postfix", "start")
     try:
         time.sleep(1.0)
+        yield
+    finally:
+        subprocess.run(["postfix", "stop"], capture_output=True)
+        subprocess.run(["postsuper", "-d", "ALL"], capture_output=True)
+
+
+# What another run may have set (postfix_running's `settings`), back to Postfix's defaults.
+DEFAULTS = (
+    "smtpd_recipient_restrictions=",
+    "smtpd_tls_security_level=",
+    "smtpd_tls_cert_file=",
+    "smtpd_tls_key_file=",
+    "smtpd_client_connection_count_limit=50",
+    "default_process_limit=100",
+)
+
+
+def postfix_relay_rate(n: int, size: int, sink_port: int, smtp_port: int = 25) -> float:
+    with postfix_running(sink_port):
         source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
         start = time.perf_counter()
         subprocess.run(
@@ -65,5 +92,3 @@ def postfix_relay_rate(n: int, size: int, sink_port: int, smtp_port: int = 25) -
                 raise RuntimeError("Postfix did not drain its queue within 10 minutes")
             time.sleep(0.1)
         return n / (time.perf_counter() - start)
-    finally:
-        subprocess.run(["postfix", "stop"], capture_output=True)

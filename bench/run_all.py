@@ -20,6 +20,7 @@ RUNS = [
     ("CPU per email (one server process; the delivery code)", ["cpu.py"]),
     ("DKIM signing cost (vs rendering)", ["dkim_cost.py"]),
     ("Direct-to-MX delivery with DKIM (vs relay and Postfix)", ["deliver_mx.py", "-n", "5000"]),
+    ("SMTP submission (vs gRPC Send and Postfix's injection)", ["submission.py", "--seconds", "10", "--connections", "32"]),
 ]
 
 
