@@ -20,7 +20,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -36,7 +35,7 @@ from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
 from postwire_service.dev_tls import self_signed
 from tests.support.ports import free_port
-from tests.support.processes import Process
+from tests.support.processes import Process, wait_listening
 
 HOLD = "smtpd_recipient_restrictions=check_client_access static:HOLD"  # accepted, fsynced, never delivered
 SPOOL = Path("/var/spool/postfix")
@@ -93,18 +92,6 @@ def postfix_cpu(master: int) -> float:
     return total
 
 
-def wait_port(port: int, process: Process, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.check_alive()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"submission listener not listening on {port}:\n{process.log()}")
-
-
 async def grpc_send(address: str, key: str, args: argparse.Namespace) -> tuple[float, list[float]]:
     """Send over gRPC, the same message as the SMTP figures (text body of the same size)."""
     channels = [grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
@@ -143,7 +130,7 @@ def postwire_figures(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         listener = Process(["submission"], stack.env, stack.logs / "submission.log")
         stack.procs.append(listener)
         for port in ports.values():
-            wait_port(port, listener)
+            wait_listening(port, listener)
         pids = {name: pid for name, pid in stack.pids.items() if name != "server"}
         pids.update(server_children(stack.pids["server"]) or {"server": stack.pids["server"]})
         pids["submission"] = listener.proc.pid

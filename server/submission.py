@@ -178,8 +178,14 @@ class SubmissionSMTP(SMTP):
 
 
 def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """The server context; an OSError naming the files when they cannot be loaded."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OSError(f"cannot load the TLS certificate {cert} and key {key} (POSTWIRE_SUBMISSION_TLS_CERT,"
+                      f" POSTWIRE_SUBMISSION_TLS_KEY): {reason}") from exc
     return context
 
 

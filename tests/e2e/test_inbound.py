@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import smtplib
-import socket
 import sqlite3
 import subprocess
 import time
@@ -31,7 +30,14 @@ from postwire.v1 import email_pb2, event_pb2, webhook_service_pb2_grpc
 from postwire.v1 import webhook_service_pb2 as wpb
 from postwire_client import Client
 from tests.support.ports import free_port
-from tests.support.processes import Process, base_env, run, running_stack, wait_serving
+from tests.support.processes import (
+    Process,
+    base_env,
+    run,
+    running_stack,
+    wait_listening,
+    wait_serving,
+)
 from tests.support.reports import report
 from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env
@@ -59,18 +65,6 @@ class InboundStack:
         return Client(self.address, key or self.key_a)
 
 
-def _wait_port(port: int, process: Process, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.check_alive()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listening on {port}:\n{process.log()}")
-
-
 @pytest.fixture(scope="module")
 def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InboundStack]:
     logs = tmp_path_factory.mktemp("inbound-stack")
@@ -89,7 +83,7 @@ def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InboundStack]:
         with running_stack(env, logs, f"127.0.0.1:{grpc_port}"):
             listener = Process(["inbound"], env, logs / "inbound.log")
             try:
-                _wait_port(inbound_port, listener)
+                wait_listening(inbound_port, listener)
                 yield InboundStack(f"127.0.0.1:{grpc_port}", env, database_url.replace("+psycopg", ""), inbound_port,
                                    metrics_port, relay.recorder, key_a, key_b, Tokens(env["POSTWIRE_SECRET_KEY"]), logs)
             finally:
@@ -437,7 +431,7 @@ def test_dev_mode_reads_bounces_on_its_own_listener(tmp_path: Path) -> None:
     try:
         address = f"127.0.0.1:{grpc_port}"
         wait_serving(address, dev)
-        _wait_port(inbound_port, dev)
+        wait_listening(inbound_port, dev)
         key = (data_dir / "dev-api-key").read_text().strip()
         with Client(address, key) as client:
             message_id = client.send(from_address="a@example.com", to=["b@example.com"], subject="hi",

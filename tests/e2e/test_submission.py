@@ -10,7 +10,6 @@ import base64
 import json
 import secrets
 import smtplib
-import socket
 import ssl
 import subprocess
 import time
@@ -27,7 +26,14 @@ from postwire.v1 import email_pb2, event_pb2
 from postwire_client import Client
 from postwire_service.dev_tls import self_signed
 from tests.support.ports import free_port
-from tests.support.processes import Process, base_env, run, running_stack, wait_serving
+from tests.support.processes import (
+    Process,
+    base_env,
+    run,
+    running_stack,
+    wait_listening,
+    wait_serving,
+)
 from tests.support.smtp import Received, Recorder, SmtpServer
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env
 
@@ -48,18 +54,6 @@ class SubmissionStack:
 
     def client(self, key: str | None = None) -> Client:
         return Client(self.address, key or self.keys["live"])
-
-
-def _wait_port(port: int, process: Process, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.check_alive()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listening on {port}:\n{process.log()}")
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +84,7 @@ def sub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SubmissionStack]:
             listener = Process(["submission"], env, logs / "submission.log")
             try:
                 for port in ports.values():
-                    _wait_port(port, listener)
+                    wait_listening(port, listener)
                 yield SubmissionStack(f"127.0.0.1:{grpc_port}", database_url.replace("+psycopg", ""), ports,
                                       metrics_port, relay.recorder, keys, cert, logs)
             finally:
@@ -439,7 +433,7 @@ def test_dev_mode_runs_the_submission_listener(tmp_path: Path) -> None:
     try:
         wait_serving(f"127.0.0.1:{grpc_port}", dev)
         for port in ports.values():
-            _wait_port(port, dev)
+            wait_listening(port, dev)
         key = (data_dir / "dev-api-key").read_text().strip()
         context = ssl.create_default_context(cafile=str(data_dir / "submission-cert.pem"))
         ids = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -54,6 +55,19 @@ class Process:
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode
+
+
+def wait_listening(port: int, process: Process, timeout: float = 20) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:`port` (an SMTP listener)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.check_alive()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listening on {port}:\n{process.log()}")
 
 
 def wait_serving(address: str, process: Process, timeout: float = 30) -> None:

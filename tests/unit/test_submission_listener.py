@@ -4,8 +4,11 @@ message gets, and failed logins limited per client address."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from core.emails.validation import SendLimits
 from core.errors import (
@@ -17,7 +20,7 @@ from core.errors import (
 )
 from core.keys.manager import Principal
 from core.limits.local import LocalRateLimiter
-from server.submission import SubmissionHandler, invalid_reply
+from server.submission import SubmissionHandler, invalid_reply, tls_context
 from server.submission_auth import SubmissionAuth
 
 GOOD = "pw_live_good-key-good-key-good-key"
@@ -93,3 +96,12 @@ def test_data_replies_by_outcome() -> None:
     assert _data_reply(Unavailable("database unavailable")).startswith("451 4.3.0")
     crashed = _data_reply(RuntimeError("secret detail"))
     assert crashed.startswith("451 4.3.0") and "secret" not in crashed  # never a traceback to the client
+
+
+def test_a_certificate_that_cannot_be_loaded_names_the_files_and_the_settings(tmp_path: Path) -> None:
+    missing, broken = tmp_path / "missing.pem", tmp_path / "broken.pem"
+    broken.write_text("not a certificate")
+    for path in (missing, broken):
+        with pytest.raises(OSError, match="POSTWIRE_SUBMISSION_TLS_CERT") as raised:
+            tls_context(str(path), str(path))
+        assert str(path) in str(raised.value)
