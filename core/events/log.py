@@ -61,7 +61,12 @@ def record(row: Any) -> EventRecord:
 
 
 def _after(position: Position) -> Any:
-    return or_(events.c.txid > position.txid, and_(events.c.txid == position.txid, events.c.id > position.id))
+    # The leading `txid >= ...` is implied by the rest; it lets the (txid, id) indexes
+    # start at the position instead of scanning the log from its beginning.
+    return and_(
+        events.c.txid >= position.txid,
+        or_(events.c.txid > position.txid, and_(events.c.txid == position.txid, events.c.id > position.id)),
+    )
 
 
 async def read(

@@ -157,6 +157,7 @@ events = Table(
     Column("txid", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_events_account_id_id", "account_id", "id"),
     Index("ix_events_account_id_txid_id", "account_id", "txid", "id"),
+    Index("ix_events_txid_id", "txid", "id"),  # readers across accounts (webhook fan-out)
     Index("ix_events_occurred_at", "occurred_at"),
 )
 
