@@ -9,6 +9,7 @@
 #   make lint       quick syntax checks
 #   make bench      run the benchmarks, write bench/results/latest.md
 #   make chaos-soak broker restart, database restart, server kill 10 times each; prints the ledger (not in CI)
+#   make chaos-peak the chaos ledger at the measured peak accept rate (CHAOS_RATE=R to give it; not in CI)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -19,7 +20,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BUFENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 PYTEST_ARGS ?=
 
-.PHONY: help venv services generate docs contracts test dev lint bench chaos-soak
+.PHONY: help venv services generate docs contracts test dev lint bench chaos-soak chaos-peak
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -69,3 +70,6 @@ CHAOS_ROUNDS ?= 10
 chaos-soak: venv services
 	CHAOS_FAULTS=rabbitmq-restart,postgres-restart,server-sigkill CHAOS_ROUNDS=$(CHAOS_ROUNDS) \
 	  $(VENV)/bin/pytest tests/chaos -q
+
+chaos-peak: venv services
+	$(VENV)/bin/python bench/ledger_peak.py $(if $(CHAOS_RATE),--rate $(CHAOS_RATE))

@@ -49,6 +49,14 @@ class BenchStack:
             self.procs.append(proc)
             self.pids[name] = proc.proc.pid
 
+    def stop_workers(self) -> None:
+        """Stop every worker process (SIGTERM: Dramatiq finishes or gives back its messages)."""
+        for proc in [p for p in self.procs if p.args == ["worker"]]:
+            proc.stop()
+            self.procs.remove(proc)
+        for name in [k for k in self.pids if k.startswith("worker")]:
+            del self.pids[name]
+
     def sql(self) -> psycopg.Connection:
         return psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{self.database}", autocommit=True)
 
@@ -90,7 +98,7 @@ def bench_stack(workers: int = 2, threads: int = 8, **settings: str) -> Iterator
         procs.append(Process(["server"], env, logs / "server.log"))
         procs += [Process(["worker"], env, logs / f"worker{i}.log") for i in range(workers)]
         procs.append(Process(["scheduler"], env, logs / "scheduler.log"))
-        wait_serving(f"127.0.0.1:{port}", procs[0])
+        wait_serving(f"127.0.0.1:{port}", procs[0], timeout=120)  # slow to start on busy shared cores
         pids = {"server": procs[0].proc.pid, "scheduler": procs[-1].proc.pid}
         pids.update({f"worker{i}": p.proc.pid for i, p in enumerate(procs[1:-1])})
         yield BenchStack(f"127.0.0.1:{port}", key, db, logs, pids, env, procs)

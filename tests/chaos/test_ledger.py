@@ -26,10 +26,13 @@ from tests.chaos.client import RetryingClient
 from tests.chaos.conftest import LEDGER, ChaosStack
 from tests.chaos.ledger import Load, Subscriber, format_table, reconcile, statuses_of, wait_caught_up, wait_terminal
 
-COUNT = 430  # sends per fault: about 3,000 across the seven faults
-RATE = 60.0  # per second: ~7 s of sending, every fault inside it
+# `make chaos-peak` (bench/ledger_peak.py) sets CHAOS_RATE to the measured peak accept
+# rate: the same ~7 s of sending, more emails, more sending threads, a longer drain.
+RATE = float(os.environ.get("CHAOS_RATE", "60"))  # per second: ~7 s of sending, every fault inside it
+COUNT = int(os.environ.get("CHAOS_COUNT", "0")) or round(RATE * 430 / 60)  # 430 per fault at 60/s: ~3,000 in all
+THREADS = int(os.environ.get("CHAOS_THREADS", "0")) or max(6, round(RATE / 25))  # one blocking client each
 FAULT_AT = 1.5  # seconds into the sending
-DRAIN_TIMEOUT = 45.0  # every accepted email terminal within this, once the fault is over
+DRAIN_TIMEOUT = max(45.0, COUNT / 40)  # every accepted email terminal within this, once the fault is over
 
 
 @dataclass
@@ -159,7 +162,7 @@ def test_ledger_under_fault(chaos: ChaosStack, fault: str, run: int) -> None:
     name = fault if run == 0 else f"{fault}-{run}"  # tags subjects and keys: each run's own in the sink
     key = chaos.new_key(f"chaos-{name}")
     subscribers = [Subscriber(chaos.address, key) for _ in range(2)]
-    load = Load(chaos.address, key, name, COUNT, RATE, recipient)
+    load = Load(chaos.address, key, name, COUNT, RATE, recipient, threads=THREADS)
     ctx = Context(chaos, load, [])
     try:
         if fault in PREPARE:
@@ -171,8 +174,10 @@ def test_ledger_under_fault(chaos: ChaosStack, fault: str, run: int) -> None:
             FAULTS[fault](ctx)
         finally:
             chaos.heal()  # services up, processes running, relay open: whatever happened
-        load.join(timeout=90)
-        ctx.note(f"all {COUNT} sends answered")
+        load.join(timeout=max(90.0, COUNT / RATE * 4))
+        answered = [o.accepted_at for o in load.outcomes if o.message_id]
+        achieved = len(answered) / max(max(answered, default=0.0) - load.started, 1e-6)
+        ctx.note(f"all {COUNT} sends answered ({achieved:.0f}/s accepted, {RATE:.0f}/s offered)")
         with RetryingClient(chaos.address, key) as client:
             statuses, drain = wait_terminal(client, load.accepted(), DRAIN_TIMEOUT)
             ctx.note(f"terminal after {drain:.1f}s more")
