@@ -10,7 +10,6 @@ link) take no key; each client address may call them `anonymous_per_minute` time
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import grpc
@@ -18,6 +17,7 @@ import grpc
 from core.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from core.keys.manager import KeyManager
 from core.limits.interface import Quota, RateLimiter
+from server.auth_failures import FailedLogins
 from server.interceptors import (
     Continuation,
     api_key_from,
@@ -50,10 +50,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     ) -> None:
         self.keys = keys
         self.limiter = limiter
-        self.failures = Quota(failures_per_minute, 60.0)
+        self.failures = FailedLogins(limiter, failures_per_minute)
         self.anonymous = Quota(anonymous_per_minute, 60.0) if anonymous_per_minute else None
         self.trusted = trusted_proxies
-        self._blocked_until: dict[str, float] = {}
 
     async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
@@ -65,16 +64,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         async def check(request: Any, context: grpc.aio.ServicerContext, details: grpc.HandlerCallDetails) -> None:
             address = client_address(context, details, self.trusted)
-            blocked = self._blocked_until.get(address, 0.0) - time.monotonic()
+            blocked = self.failures.blocked_for(address)
             if blocked > 0:
                 raise self._exhausted(blocked)
             try:
                 principal = await self.keys.authenticate(api_key_from(details))
             except Unauthenticated:
-                decision = await self.limiter.check([(f"authfail:{address}", self.failures)])
-                if not decision.allowed:
-                    self._blocked_until[address] = time.monotonic() + decision.retry_after
-                    raise self._exhausted(decision.retry_after) from None
+                blocked = await self.failures.failed(address)
+                if blocked > 0:
+                    raise self._exhausted(blocked) from None
                 raise
             if policy.scope not in principal.scopes:
                 raise PermissionDenied(f"this API key lacks the {policy.scope!r} scope")
@@ -106,8 +104,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return ResourceExhausted(
             "too many failed authentications from this address",
             budget="failed authentications per client address",
-            limit=self.failures.limit,
+            limit=self.failures.quota.limit,
             remaining=0,
             retry_after=retry_after,
-            reset_after=self.failures.period,
+            reset_after=self.failures.quota.period,
         )

@@ -32,17 +32,20 @@ class Defaults:
     max_streams_per_key: int
 
 
-def budgets(principal: Principal, policy: MethodPolicy, defaults: Defaults) -> list[tuple[str, Quota]]:
+_BUDGET_SETS_MAX = 10_000  # cached budget sets (one per key and budget kind in use)
+
+
+def budgets(principal: Principal, policy: MethodPolicy, defaults: Defaults) -> tuple[tuple[str, Quota], ...]:
     if policy.budget == "send":
         key_limit = principal.send_per_minute or defaults.send_per_minute
         account_limit = principal.account_send_per_minute or defaults.account_send_per_minute
     else:
         key_limit = principal.read_per_minute or defaults.read_per_minute
         account_limit = principal.account_read_per_minute or defaults.account_read_per_minute
-    return [
+    return (
         (f"key:{principal.key_id}:{policy.budget}", Quota(key_limit)),
         (f"account:{principal.account_id}:{policy.budget}", Quota(account_limit)),
-    ]
+    )
 
 
 def _exhausted(decision: Decision, what: str) -> ResourceExhausted:
@@ -61,17 +64,28 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
         self.limiter = limiter
         self.slots = slots
         self.defaults = defaults
+        # Built once per key (a Principal carries its limits, so a changed limit is a
+        # new entry), not per request.
+        self._budget_sets: dict[tuple[Principal, str], tuple[tuple[str, Quota], ...]] = {}
+
+    def budgets_for(self, principal: Principal, policy: MethodPolicy) -> tuple[tuple[str, Quota], ...]:
+        found = self._budget_sets.get((principal, policy.budget))
+        if found is None:
+            if len(self._budget_sets) >= _BUDGET_SETS_MAX:
+                self._budget_sets.clear()
+            found = self._budget_sets[(principal, policy.budget)] = budgets(principal, policy, self.defaults)
+        return found
 
     async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         policy = policy_for(details.method)
         if handler is None or policy is None:
             return handler
-        limiter, slots, defaults = self.limiter, self.slots, self.defaults
+        limiter, slots, defaults, budgets_for = self.limiter, self.slots, self.defaults, self.budgets_for
 
         async def admit(context: grpc.aio.ServicerContext) -> tuple[Principal, Metadata]:
             principal = current_principal.get()
-            decision = await limiter.check(budgets(principal, policy, defaults))
+            decision = await limiter.check(budgets_for(principal, policy))
             if not decision.allowed:
                 raise _exhausted(decision, f"{policy.budget} budget of {decision.budget.split(':')[0]}")
             return principal, rate_limit_metadata(decision.limit, decision.remaining, decision.reset_after)

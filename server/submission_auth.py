@@ -7,9 +7,9 @@ free (`apikey` by convention); the key must have the `send` scope.
 
 - Wrong, unknown, revoked or expired key: `535 5.7.8`. A valid key without the send
   scope: `535 5.7.8` saying so.
-- Failed logins count per client address (the gRPC API's budget,
-  POSTWIRE_AUTH_FAILURES_PER_MINUTE, on the same limiter); past it the address gets
-  `454 4.7.0` without its keys being looked up until the budget allows.
+- Failed logins count per client address (server.auth_failures, shared with the gRPC
+  API: POSTWIRE_AUTH_FAILURES_PER_MINUTE, on the same limiter); past it the address
+  gets `454 4.7.0` without its keys being looked up until the budget allows.
 - The password never reaches a log line.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import binascii
 import ipaddress
 import logging
-import time
 from base64 import b64decode
 from typing import Any
 
@@ -27,8 +26,9 @@ from prometheus_client import Counter
 
 from core.errors import Unauthenticated, Unavailable
 from core.keys.manager import KeyManager, Principal
-from core.limits.interface import Quota, RateLimiter
+from core.limits.interface import RateLimiter
 from core.observability.metrics import metric
+from server.auth_failures import FailedLogins
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,7 @@ class SubmissionAuth:
     def __init__(self, keys: KeyManager, limiter: RateLimiter, failures_per_minute: int) -> None:
         self.keys = keys
         self.limiter = limiter
-        self.failures = Quota(max(1, failures_per_minute), 60.0)
-        self._blocked_until: dict[str, float] = {}
+        self.failures = FailedLogins(limiter, failures_per_minute)
 
     async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
         if len(args) == 1:
@@ -100,7 +99,7 @@ class SubmissionAuth:
     async def check_key(self, server: SMTP, password: bytes) -> AuthResult:
         """The API key in `password` as the session's Principal, or the refusal."""
         address = peer_address(server.session)
-        blocked = self._blocked_until.get(address, 0.0) - time.monotonic()
+        blocked = self.failures.blocked_for(address)
         if blocked > 0:
             return self._refused(f"454 4.7.0 Too many failed authentications from {address}; retry in {blocked:.0f}s")
         key = password.decode("utf-8", "replace").strip()
@@ -108,11 +107,7 @@ class SubmissionAuth:
             principal = await self.keys.authenticate(key)
         except Unauthenticated:
             log.info("submission: AUTH refused for %s (invalid key)", address)
-            decision = await self.limiter.check([(f"authfail:{address}", self.failures)])
-            if not decision.allowed:
-                self._blocked_until[address] = time.monotonic() + decision.retry_after
-                if len(self._blocked_until) > 10_000:
-                    self._forget_expired()
+            await self.failures.failed(address)
             return self._refused(INVALID)
         except Unavailable:
             log.warning("submission: cannot check a key for %s (database unavailable)", address)
@@ -126,10 +121,6 @@ class SubmissionAuth:
     def _refused(self, reply: str) -> AuthResult:
         MESSAGES.labels(outcome="auth_failed").inc()
         return AuthResult(success=False, handled=False, message=reply)
-
-    def _forget_expired(self) -> None:
-        now = time.monotonic()
-        self._blocked_until = {a: t for a, t in self._blocked_until.items() if t > now}
 
 
 def session_principal(session: Any) -> Principal | None:

@@ -1,14 +1,19 @@
-"""Reading an email back: its row and its events as an EmailRecord (GetStatus)."""
+"""Reading an email back: its row and its events as an EmailRecord (GetStatus).
+
+One statement reads both (the row joined to its events), so they come from one
+snapshot: an event committed between two separate reads can no longer show a status
+that its events contradict. The statement is built once; `get_email` runs it on an
+autocommit connection, so the read costs one round trip (no BEGIN, no ROLLBACK).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.emails.model import EmailRecord, RecipientState, Status
-from core.events import log as event_log
+from core.emails.model import EmailRecord, EventRecord, EventType, RecipientState, Status
 from core.storage.db import emails, events
 from core.times import aware
 
@@ -21,21 +26,33 @@ def recipients_to_json(recipients: dict[str, RecipientState]) -> dict[str, Any]:
     return {address: state.to_json() for address, state in recipients.items()}
 
 
+_EMAIL_COLUMNS = ("id", "public_id", "account_id", "status", "attempts", "last_error", "created_at", "updated_at",
+                  "sent_at", "send_at", "next_attempt_at", "expires_at", "recipients", "content_pruned_at")
+_EVENT_COLUMNS = ("id", "txid", "type", "occurred_at", "smtp_code", "smtp_message", "detail", "recipient")
+# The email's row once per event (or once, with NULL event columns, if it has none),
+# found by the unique public_id, its events by the email_id index, oldest first.
+_READ = (
+    select(*(emails.c[name] for name in _EMAIL_COLUMNS),
+           *(events.c[name].label(f"event_{name}") for name in _EVENT_COLUMNS))
+    .select_from(emails.outerjoin(events, events.c.email_id == emails.c.id))
+    .where(emails.c.public_id == bindparam("message_id"), emails.c.account_id == bindparam("account_id"))
+    .order_by(events.c.id)
+)
+
+
+async def get_email(engine: AsyncEngine, account_id: int, message_id: str) -> EmailRecord | None:
+    """read_email on a connection of its own, in autocommit mode: one round trip."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await read_email(conn, account_id, message_id)
+
+
 async def read_email(conn: AsyncConnection, account_id: int, message_id: str) -> EmailRecord | None:
     """The account's email with its events, oldest first; None if not the account's."""
-    row = (
-        await conn.execute(
-            select(emails).where(emails.c.public_id == message_id, emails.c.account_id == account_id)
-        )
-    ).first()
-    if row is None:
+    rows = (await conn.execute(_READ, {"message_id": message_id, "account_id": account_id})).all()
+    if not rows:
         return None
-    event_rows = await conn.execute(
-        select(*event_log._COLUMNS)
-        .select_from(events.join(emails, emails.c.id == events.c.email_id))
-        .where(events.c.email_id == row.id)
-        .order_by(events.c.id)
-    )
+    row = rows[0]
     return EmailRecord(
         id=row.id,
         message_id=row.public_id,
@@ -53,5 +70,19 @@ async def read_email(conn: AsyncConnection, account_id: int, message_id: str) ->
         expires_at=aware(row.expires_at),
         recipients=recipients_from_json(row.recipients),
         content_pruned_at=aware(row.content_pruned_at),
-        events=[event_log.record(e) for e in event_rows],
+        events=[_event(e) for e in rows if e.event_id is not None],
+    )
+
+
+def _event(row: Any) -> EventRecord:
+    return EventRecord(
+        id=row.event_id,
+        message_id=row.public_id,
+        type=EventType(row.event_type),
+        occurred_at=aware(row.event_occurred_at),  # type: ignore[arg-type]
+        smtp_code=row.event_smtp_code,
+        smtp_message=row.event_smtp_message,
+        detail=row.event_detail,
+        recipient=row.event_recipient,
+        txid=row.event_txid,
     )

@@ -6,12 +6,14 @@ reaches SMTP), an optional expiry and optional per-key budgets.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from core.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated
 from core.ids import random_token
@@ -107,7 +109,10 @@ class KeyManager:
         self.secret = secret
         self.cache_ttl = cache_ttl
         self.clock = clock
-        self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        # prefix -> (read at, record, its Principal): one Principal per record read, so
+        # the layers after auth may cache by it (server.ratelimit's budget sets).
+        self._cache: dict[str, tuple[float, KeyRecord | None, Principal | None]] = {}
+        self._loading: dict[str, asyncio.Future[tuple[KeyRecord | None, Principal | None]]] = {}
 
     async def create(self, account_id: int, options: KeyOptions) -> tuple[KeyRecord, str]:
         """Create a key; returns its record and the key itself (shown once)."""
@@ -140,6 +145,7 @@ class KeyManager:
         if record is None:
             raise NotFound(f"no API key {public_id!r}")
         self._cache.pop(record.prefix, None)
+        self._loading.pop(record.prefix, None)  # a read begun before the revocation is not cached
         return record
 
     async def authenticate(self, key: str) -> Principal:
@@ -147,21 +153,36 @@ class KeyManager:
         unknown, revoked or expired key."""
         if not key.startswith("pw_") or len(key) <= PREFIX_LENGTH or len(key) > 200:
             raise Unauthenticated()
-        record = await self._lookup(key[:PREFIX_LENGTH])
-        if record is None or not hmac.compare_digest(record.key_hash, hash_key(self.secret, key)):
+        record, found = await self._lookup(key[:PREFIX_LENGTH])
+        if record is None or found is None or not hmac.compare_digest(record.key_hash, hash_key(self.secret, key)):
             raise Unauthenticated()
         if record.revoked_at is not None or (record.expires_at is not None and record.expires_at <= utcnow()):
             raise Unauthenticated()
-        return principal(record)
+        return found
 
-    async def _lookup(self, prefix: str) -> KeyRecord | None:
+    async def _lookup(self, prefix: str) -> tuple[KeyRecord | None, Principal | None]:
         now = self.clock()
         cached = self._cache.get(prefix)
         if cached is not None and now - cached[0] < self.cache_ttl:
-            return cached[1]
+            return cached[1], cached[2]
+        # One read per prefix at a time: the calls that find the entry expired together
+        # share it instead of each asking the database.
+        loading = self._loading.get(prefix)
+        if loading is None:
+            loading = self._loading[prefix] = asyncio.ensure_future(self._load(prefix, now))
+            loading.add_done_callback(lambda done: self._forget_load(prefix, done))
+        return await asyncio.shield(loading)
+
+    async def _load(self, prefix: str, now: float) -> tuple[KeyRecord | None, Principal | None]:
         async with database_errors_as_unavailable():
             record = await self.store.by_prefix(prefix)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[prefix] = (now, record)
-        return record
+        found = principal(record) if record is not None else None
+        if self._loading.get(prefix) is asyncio.current_task():  # not revoked meanwhile
+            self._cache[prefix] = (now, record, found)
+        return record, found
+
+    def _forget_load(self, prefix: str, done: asyncio.Future[Any]) -> None:
+        if self._loading.get(prefix) is done:
+            del self._loading[prefix]

@@ -1,8 +1,10 @@
 """Rate limits and stream slots shared through Redis, degrading to per-process limits.
 
-Every check is one Lua script (EVALSHA, cached by redis-py's `register_script`), so
-checks from any number of processes are atomic: no read-then-write races. Times come
-from Redis `TIME`, in milliseconds, never from the client clock.
+Every check is one Lua script (EVALSHA), so checks from any number of processes are
+atomic: no read-then-write races. Times come from Redis `TIME`, in milliseconds, never
+from the client clock. Rate limit checks, the hot path, go over one pipelined socket
+that stays open (core.limits.resp) as bytes prepared once per set of budgets; stream
+slots, rare, use redis-py.
 
 When Redis is unreachable or errors, answers come from a local fallback (per-process
 budgets, never unlimited). One WARNING on entering degraded mode, one INFO on
@@ -13,21 +15,23 @@ recovering. While degraded no request touches Redis: a background task pings it 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import uuid
+import secrets
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from itertools import count
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from core.limits.interface import Decision, Quota, validate
 from core.limits.local import LocalRateLimiter, LocalStreamSlots
 from core.limits.redis_scripts import ACQUIRE, CHECK, REFRESH
+from core.limits.resp import PipelinedConnection, bulk, command
 from core.observability.metrics import metric
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
 
 _POOL_SIZE = 64
+_CHECK_SHA = hashlib.sha1(CHECK.encode()).hexdigest()
+_PREPARED_MAX = 10_000  # prepared budget sets kept (one per key and budget in use)
 
 FALLBACK_TOTAL = metric(
     Counter,
@@ -116,6 +122,18 @@ class _Failover:
                 pass
 
 
+def _decision(budgets: Sequence[tuple[str, Quota]], reply: Sequence[int]) -> Decision:
+    allowed, index, limit, remaining, reset_ms, retry_ms = reply
+    return Decision(
+        allowed=bool(allowed),
+        limit=limit,
+        remaining=remaining,
+        reset_after=reset_ms / 1000,
+        retry_after=retry_ms / 1000,
+        budget=budgets[index - 1][0],
+    )
+
+
 class RedisRateLimiter:
     """Sliding-window logs in Redis: one sorted set `{prefix}{budget}` per budget."""
 
@@ -128,9 +146,17 @@ class RedisRateLimiter:
     ) -> None:
         self._prefix = prefix
         self._fallback = fallback if fallback is not None else LocalRateLimiter()
-        self._client = _client(url)
+        self._client = _client(url)  # for the recovery probe
+        try:
+            self._connection: PipelinedConnection | None = PipelinedConnection(url)
+        except ValueError:  # unix socket or TLS URL: redis-py's client does the checks
+            self._connection = None
         self._script = self._client.register_script(CHECK)
         self._failover = _Failover(self._client, retry_interval, "rate limiter")
+        # Entries are named `{token base}{n}:{m}`: unique across processes and calls.
+        self._token_base = secrets.token_hex(6).encode()
+        self._tokens = count()
+        self._prepared: dict[tuple[tuple[tuple[str, Quota], ...], int], tuple[bytes, bytes]] = {}
 
     @property
     def degraded(self) -> bool:
@@ -146,25 +172,45 @@ class RedisRateLimiter:
         FALLBACK_TOTAL.inc()
         return await self._fallback.check(budgets, cost)
 
+    def _prepare(self, budgets: Sequence[tuple[str, Quota]], cost: int) -> tuple[bytes, bytes]:
+        """The EVALSHA command around its one per-call argument (the entry token),
+        built once per set of budgets: (everything before the token, everything after)."""
+        key = (tuple(budgets), cost)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            keys = [self._prefix + name for name, _ in budgets]
+            parts = ["EVALSHA", _CHECK_SHA, len(budgets), *keys, cost]
+            # + the token + a limit and a period per budget
+            head = b"*%d\r\n" % (len(parts) + 1 + 2 * len(budgets)) + b"".join(bulk(p) for p in parts)
+            tail = b"".join(bulk(v) for _, quota in budgets for v in (quota.limit, _ms(quota.period)))
+            if len(self._prepared) >= _PREPARED_MAX:
+                self._prepared.clear()
+            prepared = self._prepared[key] = (head, tail)
+        return prepared
+
     async def _check(self, budgets: Sequence[tuple[str, Quota]], cost: int) -> Decision:
-        args: list[Any] = [cost, uuid.uuid4().hex]
-        for _, quota in budgets:
-            args += [quota.limit, _ms(quota.period)]
-        keys = [self._prefix + name for name, _ in budgets]
-        allowed, index, limit, remaining, reset_ms, retry_ms = await self._script(
-            keys=keys, args=args
-        )
-        return Decision(
-            allowed=bool(allowed),
-            limit=int(limit),
-            remaining=int(remaining),
-            reset_after=int(reset_ms) / 1000,
-            retry_after=int(retry_ms) / 1000,
-            budget=budgets[int(index) - 1][0],
-        )
+        token = self._token_base + b"%x" % next(self._tokens)
+        if self._connection is None:
+            args = [cost, token] + [v for _, q in budgets for v in (q.limit, _ms(q.period))]
+            reply = [int(v) for v in await self._script(keys=[self._prefix + n for n, _ in budgets], args=args)]
+            return _decision(budgets, reply)
+        head, tail = self._prepare(budgets, cost)
+        payload = b"%s$%d\r\n%s\r\n%s" % (head, len(token), token, tail)
+        try:
+            reply = await self._connection.call(payload)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            # Redis restarted or flushed its scripts: EVAL sends the script and caches it.
+            args = [self._prefix + name for name, _ in budgets]
+            args += [cost, token] + [v for _, q in budgets for v in (q.limit, _ms(q.period))]
+            reply = await self._connection.call(command("EVAL", CHECK, len(budgets), *args))
+        return _decision(budgets, reply)
 
     async def close(self) -> None:
         await self._failover.close()
+        if self._connection is not None:
+            await self._connection.close()
         await self._client.aclose()
 
 
