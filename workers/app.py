@@ -3,6 +3,7 @@ queue the webhook and inbound-report actors."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from datetime import timedelta
@@ -29,6 +30,7 @@ from core.settings import Settings
 from core.storage.db import make_engine
 from core.webhooks.signing import SecretBox
 from workers.delivery.actor import Deliverer, RetryPolicy
+from workers.delivery.batch import deliver_batch
 from workers.delivery.domain_limits import DomainLimiter
 from workers.feedback.actor import register_feedback_actors
 from workers.log_context import LogContext
@@ -96,17 +98,30 @@ class WorkerApp:
             )
         return self._deliverer
 
+    async def _enqueue_alone(self, email_id: int) -> None:
+        """A message of its own for an email whose attempt crashed inside a batch, so
+        Dramatiq's retries and their exhaustion concern that email alone."""
+        message = dramatiq.Message(queue_name=deliver_queue(self.settings), actor_name=DELIVER_ACTOR,
+                                   args=(email_id,), kwargs={}, options={})
+        await asyncio.to_thread(self.broker.enqueue, message, delay=1_000)
+
     def register(self) -> None:
         settings = self.settings
         queue = deliver_queue(settings)
 
-        async def deliver_email(email_id: int) -> None:
-            await self.deliverer().deliver(email_id)
+        async def deliver_email(email_id: int | list[int]) -> None:
+            if isinstance(email_id, list):  # a batch the server's publisher coalesced
+                await deliver_batch(self.deliverer(), email_id, self._enqueue_alone)
+            else:
+                await self.deliverer().deliver(email_id)
 
         async def delivery_retries_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
-            email_id = int(message["args"][0])
             retries = retry_info.get("retries", "?")
-            await self.deliverer().give_up(email_id, f"delivery crashed {retries} times")
+            arg = message["args"][0]
+            for email_id in arg if isinstance(arg, list) else [arg]:
+                # A batch's emails that were deferred or scheduled in the meantime keep their course.
+                await self.deliverer().give_up(int(email_id), f"delivery crashed {retries} times",
+                                               pending_only=isinstance(arg, list))
 
         # Dramatiq retries only attempts that crash (a bug, an outage); SMTP outcomes,
         # including transient ones, are recorded and rescheduled in the database.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiormq
 import dramatiq
@@ -18,6 +18,7 @@ from dramatiq.middleware import AsyncIO
 from core.errors import Unavailable
 from core.observability import context
 from core.settings import Settings
+from core.storage.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +146,24 @@ class ConfirmedChannel:
 
 
 class Publisher:
-    """Publishes delivery messages carrying only the email id (confirmed by the broker)."""
+    """Publishes delivery messages carrying only the email id (confirmed by the broker).
+
+    Delivery ids published concurrently share one message carrying the list of ids
+    (`args=([id, ...],)`), so a worker takes a whole batch per message; a lone publish
+    still goes out at once as `args=(id,)`. Each caller returns once the message holding
+    its id is confirmed."""
 
     actor = DELIVER_ACTOR
+    MAX_BATCH = 64
 
     def __init__(self, broker: dramatiq.Broker, settings: Settings) -> None:
         self.broker = broker
         self.queue = self.queue_name(settings)
         broker.declare_queue(self.queue)
         self.confirmed: ConfirmedChannel | None = None
+        self._batches: GroupCommit[tuple[int, dict[str, str]], None] = GroupCommit(
+            self._publish_many, parallel=2, max_batch=self.MAX_BATCH
+        )
         if isinstance(broker, _rabbitmq_broker_type()):
             self.confirmed = ConfirmedChannel(
                 settings.broker_url, lambda queue: broker.declare_queue(queue, ensure=True)
@@ -162,13 +172,13 @@ class Publisher:
     def queue_name(self, settings: Settings) -> str:
         return deliver_queue(settings)
 
-    def message(self, email_id: int) -> dramatiq.Message:
+    def message(self, email_id: int | list[int], options: dict[str, str] | None = None) -> dramatiq.Message:
         return dramatiq.Message(
             queue_name=self.queue,
             actor_name=self.actor,
             args=(email_id,),
             kwargs={},
-            options=context.message_options(),  # the request id travels to the worker
+            options=context.message_options() if options is None else options,  # the request id travels along
         )
 
     def publish_sync(self, email_id: int, delay_ms: int | None = None) -> None:
@@ -178,10 +188,21 @@ class Publisher:
             raise Unavailable(f"message broker unavailable: {exc}") from exc
 
     async def publish(self, email_id: int) -> None:
-        if self.confirmed is not None:
+        if self.confirmed is not None and self.actor == DELIVER_ACTOR:  # other actors take one id
+            await self._batches.submit((email_id, context.message_options()))
+        elif self.confirmed is not None:
             await self.confirmed.publish(self.queue, self.message(email_id).encode())
         else:  # the stub broker (embedded mode) or another blocking broker
             await asyncio.to_thread(self.publish_sync, email_id)
+
+    async def _publish_many(self, items: Sequence[tuple[int, dict[str, str]]]) -> list[None]:
+        """One confirmed message for the batch: the id alone, with its request's
+        options, or the list of ids (a batch carries no one request's context)."""
+        assert self.confirmed is not None
+        ids = [email_id for email_id, _ in items]
+        message = self.message(ids[0], items[0][1]) if len(ids) == 1 else self.message(ids, {})
+        await self.confirmed.publish(self.queue, message.encode())
+        return [None] * len(items)
 
     async def close(self) -> None:
         if self.confirmed is not None:

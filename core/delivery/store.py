@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.delivery import batch_sql
 from core.delivery.due import DueWork
 from core.emails.model import AttemptResult, ClaimedEmail, EventType, NewEvent, Status
 from core.emails.reads import recipients_from_json, recipients_to_json
@@ -68,8 +69,9 @@ class DeliveryStore(DueWork):
         now = utcnow()
         ids = list(dict.fromkeys(email_id for email_id, _ in requests))
         lease = max(lease for _, lease in requests)
+        postgres = self.engine.dialect.name == "postgresql"  # one statement text for any batch size
         async with self.engine.begin() as conn:
-            rows = (
+            rows = await batch_sql.claim_rows(conn, ids, now, now + lease) if postgres else (
                 await conn.execute(
                     update(emails)
                     .where(
@@ -121,6 +123,8 @@ class DeliveryStore(DueWork):
     async def _suppressed_pairs(self, conn: AsyncConnection, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
         if not pairs:
             return {}
+        if self.engine.dialect.name == "postgresql":
+            return await batch_sql.suppressed_pairs(conn, pairs)
         rows = await conn.execute(
             select(suppressions.c.account_id, suppressions.c.address, suppressions.c.reason).where(
                 tuple_(suppressions.c.account_id, suppressions.c.address).in_(sorted(pairs))
@@ -180,7 +184,10 @@ class DeliveryStore(DueWork):
         now = utcnow()
         recorded: list[bool] = []
         async with self.engine.begin() as conn:
-            for claimed, result in items:
+            batched = self.engine.dialect.name == "postgresql" and len({c.id for c, _ in items}) == len(items)
+            if batched:  # one statement for the batch
+                recorded = await batch_sql.finish_rows(conn, items, now)
+            for claimed, result in () if batched else items:
                 values: dict[str, Any] = {
                     "status": result.status.value,
                     "updated_at": now,
@@ -213,10 +220,12 @@ class DeliveryStore(DueWork):
     async def _suppress(self, conn: AsyncConnection, account_id: int, reasons: dict[str, str], now: datetime) -> None:
         await suppress(conn, account_id, [Entry(a, HARD_BOUNCE, r) for a, r in reasons.items()], now)
 
-    async def fail_if_not_final(self, email_id: int, detail: str) -> bool:
-        """Mark a not-yet-final email FAILED with an event. True if it changed."""
+    async def fail_if_not_final(self, email_id: int, detail: str, keep: Sequence[Status] = ()) -> bool:
+        """Mark a not-yet-final email (nor in a `keep` status) FAILED with an event.
+        True if it changed."""
         now = utcnow()
         final = [Status.SENT.value, Status.BOUNCED.value, Status.FAILED.value, Status.SUPPRESSED.value, Status.CANCELED.value]
+        final += [s.value for s in keep]
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(

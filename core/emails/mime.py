@@ -43,6 +43,7 @@ from email.utils import formataddr
 
 from core.emails.addresses import ascii_email
 from core.emails.content import Address, Attachment, EmailContent
+from core.emails.mime_fast import render_fast
 
 # refold_source="none": values set with set_raw (see _unstructured) go out as written.
 _ASCII_POLICY: EmailPolicy = email_policy.SMTP.clone(cte_type="7bit", refold_source="none")
@@ -85,6 +86,11 @@ def render(content: EmailContent, *, message_id: str, date: datetime) -> bytes:
     if not message_id or any(c in message_id for c in "<> \t\r\n") or "@" not in message_id:
         raise ValueError("message_id must be a bare id like 'msg_abc@example.com'")
     utf8 = requires_smtputf8(content)
+    if not utf8:  # the common shapes, written directly (the same bytes)
+        fast = render_fast(content, message_id=message_id, date=date, policy=_ASCII_POLICY, mailbox=_mailbox,
+                           unstructured=_raw_value, boundary=lambda: _boundary(message_id, content, "alternative"))
+        if fast is not None:
+            return fast
     msg = EmailMessage(policy=_UTF8_POLICY if utf8 else _ASCII_POLICY)
 
     _addresses(msg, "From", [content.from_address], utf8)
@@ -138,13 +144,19 @@ def _unstructured(msg: EmailMessage, name: str, value: str, utf8: bool) -> None:
     written as RFC 2047 encoded words by email.header.Header, which keeps spaces inside
     the words: the policy's own folder (Python 3.11) can fold at a space between two
     encoded words, and RFC 2047 readers drop whitespace there, so "a b" arrived as "ab"."""
-    folded = fold_at_spaces(name, value) if value.isascii() else None
-    if folded is not None:
-        msg.set_raw(name, folded)
-    elif utf8 or value.isascii():
-        msg[name] = value
+    written = _raw_value(name, value) if value.isascii() or not utf8 else None
+    if written is not None:
+        msg.set_raw(name, written)
     else:
-        msg.set_raw(name, Header(value, "utf-8", header_name=name).encode(linesep="\r\n"))
+        msg[name] = value
+
+
+def _raw_value(name: str, value: str) -> str | None:
+    """An unstructured value as written without SMTPUTF8; None when the policy's folder
+    writes it (an ASCII word too long for a line)."""
+    if value.isascii():
+        return fold_at_spaces(name, value)
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
 def fold_at_spaces(name: str, value: str, width: int = 78) -> str | None:

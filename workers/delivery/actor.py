@@ -249,8 +249,10 @@ class Deliverer:
             }
         )
 
-    async def give_up(self, email_id: int, reason: str) -> None:
-        """Dramatiq's retries of a crashing attempt ran out: the email ends FAILED."""
-        if await self.store.fail_if_not_final(email_id, reason):
+    async def give_up(self, email_id: int, reason: str, *, pending_only: bool = False) -> None:
+        """Dramatiq's retries of a crashing attempt ran out: the email ends FAILED
+        (with `pending_only`, unless it was deferred or scheduled meanwhile)."""
+        keep = (Status.DEFERRED, Status.SCHEDULED) if pending_only else ()
+        if await self.store.fail_if_not_final(email_id, reason, keep=keep):
             log.warning("email %s failed: %s", email_id, reason)
             await self.dead_letters.publish({"email_id": email_id, "reason": reason, "failed_at": utcnow().isoformat()})
