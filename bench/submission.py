@@ -8,6 +8,11 @@ in the queue, so nothing is delivered, the same as Postwire without workers), wi
 same client code, plain and with STARTTLS, and with smtp-source.
 
     .venv/bin/python bench/submission.py [--seconds 10] [--connections 32] [--size 1536]
+        [--submission-processes 1,2]
+
+The submission rows run with 1 and with 2 listener processes (POSTWIRE_SUBMISSION_PROCESSES),
+each line giving the listeners' CPU time per message (the figure that does not depend on
+what else the machine runs).
 
 Needs the services (make services) and Postfix (scripts/ensure-services.sh --with-postfix);
 configures the machine's Postfix for the run (bench/postfix_ref.py) and stops it again.
@@ -119,41 +124,70 @@ def stored(stack) -> int:  # noqa: ANN001
         return conn.execute("SELECT count(*) FROM emails").fetchone()[0]
 
 
+def listener_pids(parent: int) -> list[int]:
+    """The listener processes: the command itself, or its children when it runs several
+    (POSTWIRE_SUBMISSION_PROCESSES; multiprocessing's resource tracker left out)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+    except OSError:
+        children = []
+    listeners = [c for c in children if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+    return listeners or [parent]
+
+
+def start_listener(stack, processes: int, tls: dict[str, str], name: str) -> tuple[Process, dict[str, int]]:  # noqa: ANN001
+    ports = {"submission_port": free_port(), "submission_tls_port": free_port(), "submission_plain_port": free_port()}
+    env = {**stack.env, **{f"POSTWIRE_{k.upper()}": str(v) for k, v in ports.items()},
+           **{f"POSTWIRE_{k.upper()}": v for k, v in tls.items()}, "POSTWIRE_SUBMISSION_PROCESSES": str(processes)}
+    listener = Process(["submission"], env, stack.logs / f"{name}.log")
+    stack.procs.append(listener)
+    for port in ports.values():
+        wait_listening(port, listener, timeout=120)
+    deadline = time.monotonic() + 120
+    while processes > 1 and f"({processes} processes)" not in listener.log():  # every one listening
+        listener.check_alive()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"submission listeners not all listening:\n{listener.log()}")
+        time.sleep(0.1)
+    return listener, ports
+
+
 def postwire_figures(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     cert, key = self_signed(tmp)
-    ports = {"submission_port": free_port(), "submission_tls_port": free_port(), "submission_plain_port": free_port()}
-    settings = {name: str(port) for name, port in ports.items()}
-    settings.update(submission_tls_cert=str(cert), submission_tls_key=str(key), submission_allow_plain_auth="true",
-                    submission_metrics_port="0", server_processes=str(args.processes))
+    tls = {"submission_tls_cert": str(cert), "submission_tls_key": str(key), "submission_allow_plain_auth": "true",
+           "submission_metrics_port": "0"}
     figures: dict[str, float] = {}
-    with bench_stack(0, **settings) as stack:  # no worker: the accept path, as Postfix's HOLD
-        listener = Process(["submission"], stack.env, stack.logs / "submission.log")
-        stack.procs.append(listener)
-        for port in ports.values():
-            wait_listening(port, listener)
+    with bench_stack(0, server_processes=str(args.processes), **tls) as stack:  # no worker: the accept path
         pids = {name: pid for name, pid in stack.pids.items() if name != "server"}
         pids.update(server_children(stack.pids["server"]) or {"server": stack.pids["server"]})
-        pids["submission"] = listener.proc.pid
-        asyncio.run(smtp_load(ports["submission_plain_port"], 4, 1.0, key=stack.key, run="warm"))  # warm up
-
-        before, count, begun = {n: cpu_seconds(p) for n, p in pids.items()}, stored(stack), time.perf_counter()
+        before, begun = {n: cpu_seconds(p) for n, p in pids.items()}, time.perf_counter()
         rate, latencies = asyncio.run(grpc_send(stack.address, stack.key, args))
         print(f"{'postwire Send (gRPC)':<34} {rate:7.0f} msgs/s  {quantiles(latencies)}")
         print(f"  {usage(pids, before, time.perf_counter() - begun)}")
         figures["grpc"] = rate
 
-        runs = (("plain", "submission_plain_port", "none"), ("starttls", "submission_port", "starttls"),
-                ("implicit TLS", "submission_tls_port", "implicit"))
-        for name, port, mode in runs:
-            before, count, begun = {n: cpu_seconds(p) for n, p in pids.items()}, stored(stack), time.perf_counter()
-            load = asyncio.run(smtp_load(ports[port], args.connections, args.seconds, key=stack.key, tls=mode,
-                                         size=args.size, run=f"pw{port}"))
-            elapsed = time.perf_counter() - begun
-            print(line(f"postwire submission {name}", load))
-            print(f"  {usage(pids, before, elapsed)}")
-            ids = [m.group(1) for reply in load.ids if (m := re.search(r"id=(\S+)", reply))]
-            print(f"  {stored(stack) - count} emails stored; {len(set(ids))} distinct ids in {len(load.ids)} 250 replies")
-            figures[name] = load.rate
+        for processes in args.submission_processes:
+            listener, ports = start_listener(stack, processes, tls, f"submission-{processes}")
+            listeners = {f"submission-{i}": pid for i, pid in enumerate(listener_pids(listener.proc.pid))}
+            watched = {**pids, **listeners}
+            asyncio.run(smtp_load(ports["submission_plain_port"], 4, 1.0, key=stack.key, run=f"warm{processes}"))
+            runs = (("plain", "submission_plain_port", "none"), ("starttls", "submission_port", "starttls"),
+                    ("implicit TLS", "submission_tls_port", "implicit"))
+            for name, port, mode in runs:
+                before, count, begun = {n: cpu_seconds(p) for n, p in watched.items()}, stored(stack), time.perf_counter()
+                load = asyncio.run(smtp_load(ports[port], args.connections, args.seconds, key=stack.key, tls=mode,
+                                             size=args.size, run=f"pw{processes}{port}"))
+                elapsed = time.perf_counter() - begun
+                print(line(f"postwire submission {name} ×{processes}", load))
+                print(f"  {usage(watched, before, elapsed)}")
+                cpu = sum(cpu_seconds(p) - before[n] for n, p in listeners.items())
+                per = cpu / len(load.latencies) * 1000 if load.latencies else 0.0
+                ids = [m.group(1) for reply in load.ids if (m := re.search(r"id=(\S+)", reply))]
+                print(f"  {stored(stack) - count} emails stored; {len(set(ids))} distinct ids in {len(load.ids)} 250"
+                      f" replies; listener CPU {per:.2f} ms per message")
+                figures[f"{name} x{processes}"] = load.rate
+            listener.stop()
+            stack.procs.remove(listener)
     return figures
 
 
@@ -163,17 +197,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--size", type=int, default=1536, help="message size in octets")
     parser.add_argument("--processes", type=int, default=2, help="gRPC server processes (POSTWIRE_SERVER_PROCESSES)")
+    parser.add_argument("--submission-processes", type=lambda v: [int(x) for x in v.split(",")], default=[1, 2],
+                        help="submission listener processes to measure, comma-separated"
+                             " (POSTWIRE_SUBMISSION_PROCESSES; default 1,2)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load generator on the same machine; {args.connections} connections, "
           f"{args.size} B messages, {args.seconds:.0f} s per row")
     tmp = Path(tempfile.mkdtemp(prefix="postwire-bench-submission-"))
     postfix = postfix_figures(args, tmp)
     postwire = postwire_figures(args, tmp)
-    print(f"ratio submission/Postfix (same client): plain {postwire['plain'] / postfix['plain']:.2f}   "
-          f"STARTTLS {postwire['starttls'] / postfix['starttls']:.2f}   "
-          f"(vs smtp-source → Postfix {postwire['plain'] / postfix['smtp-source']:.2f})")
-    print(f"ratio submission/gRPC Send: {postwire['plain'] / postwire['grpc']:.2f}")
-
+    for processes in args.submission_processes:
+        plain, starttls = postwire[f"plain x{processes}"], postwire[f"starttls x{processes}"]
+        print(f"ratio submission ×{processes}/Postfix (same client): plain {plain / postfix['plain']:.2f}   "
+              f"STARTTLS {starttls / postfix['starttls']:.2f}   (vs smtp-source → Postfix "
+              f"{plain / postfix['smtp-source']:.2f});  submission ×{processes}/gRPC Send {plain / postwire['grpc']:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -33,4 +33,11 @@ class SubmissionSettings(BaseSettings):
     submission_timeout: float = Field(300.0, gt=0, description="Seconds a submission client may stay silent.")
     submission_metrics_port: int = Field(
         9466, description="The submission listener's Prometheus endpoint (/metrics); 0 turns it off."
+        " With several processes, process i serves it on this port + i."
+    )
+    submission_processes: int = Field(
+        1,
+        ge=1,
+        description="Submission listener processes sharing the ports (SO_REUSEPORT), started and supervised by"
+        " `postwire submission`; one process uses about one core.",
     )

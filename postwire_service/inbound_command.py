@@ -19,12 +19,12 @@ class InboundService:
 
     def __init__(self, settings: Settings, broker: dramatiq.Broker) -> None:
         from core.returns.inbound import InboundStore, ReportPublisher
-        from core.storage.db import make_engine
+        from postwire_service.listeners import Backing
         from server.inbound import InboundHandler, InboundListener
 
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
-        self.publisher = ReportPublisher(broker, settings)
+        self.backing = Backing(settings, broker, ReportPublisher)
+        self.engine, self.publisher = self.backing.engine, self.backing.publisher
         store = InboundStore.from_settings(self.engine, settings)
         handler = InboundHandler(store, self.publisher.publish, settings.publish_timeout_seconds)
         self.listener = InboundListener(handler, hostname=settings.sending_hostname(),
@@ -36,23 +36,17 @@ class InboundService:
 
     async def stop(self) -> None:
         await self.listener.stop()
-        await self.publisher.close()
-        await self.engine.dispose()
+        await self.backing.close()
 
 
 async def serve(settings: Settings, host: str | None, port: int | None) -> None:
-    from core.delivery.queue import close_broker, make_broker
-    from postwire_service.signals import until_stopped
+    from postwire_service.listeners import run_listener
 
-    broker = make_broker(settings)
-    service = InboundService(settings, broker)
-    bound = await service.start(host, port)
-    print(f"Postwire inbound: SMTP on {host or settings.inbound_host}:{bound}", flush=True)
-    try:
-        await until_stopped()
-    finally:
-        await service.stop()
-        close_broker(broker)
+    async def start(service: InboundService) -> str:
+        bound = await service.start(host, port)
+        return f"Postwire inbound: SMTP on {host or settings.inbound_host}:{bound}"
+
+    await run_listener(settings, InboundService, start, "inbound listener")
 
 
 def cmd_inbound(args: argparse.Namespace) -> int:

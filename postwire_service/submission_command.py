@@ -1,6 +1,11 @@
 """`postwire submission`: the SMTP submission listener (server/submission.py), composed
 from the settings with the same accept path and rate limiter as the gRPC server
-(server/composition.py). `postwire dev` runs it in-process (postwire_service/embedded.py)."""
+(server/composition.py). `postwire dev` runs it in-process (postwire_service/embedded.py).
+
+With POSTWIRE_SUBMISSION_PROCESSES=N (default 1) the command starts N listener
+processes sharing the ports (SO_REUSEPORT) and supervises them like `postwire server`
+(postwire_service/processes.py): one Python process uses about one core. Each process
+has its own pools; each serves metrics on POSTWIRE_SUBMISSION_METRICS_PORT + its index."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when the command runs: the client commands stay light
+    from multiprocessing.synchronize import Event
+
     import dramatiq
 
     from core.settings import Settings
@@ -25,7 +32,7 @@ class SubmissionService:
         from core.keys.manager import KeyManager
         from core.keys.store import KeyStore
         from core.observability.metrics import MetricsEndpoint
-        from core.storage.db import make_engine
+        from postwire_service.listeners import Backing
         from server.composition import (
             email_service,
             rate_defaults,
@@ -35,9 +42,13 @@ class SubmissionService:
         from server.submission import SubmissionHandler, SubmissionListener, tls_context
 
         self.settings = settings
-        engine = make_engine(settings.database_url)
+        tls = None  # first: a certificate that does not load opens nothing
+        if settings.submission_tls_cert:
+            tls = tls_context(settings.submission_tls_cert, settings.submission_tls_key or settings.submission_tls_cert)
+        self.backing = Backing(settings, broker, Publisher)
+        engine = self.backing.engine
+        self.publisher = self.backing.publisher
         self.store = Store(engine)
-        self.publisher = Publisher(broker, settings)
         self.service = email_service(settings, engine, self.store, self.publisher, VerifiedSenders(DomainStore(engine)))
         self.limiter, self.slots = rate_limiters(settings)
         handler = SubmissionHandler(
@@ -45,20 +56,16 @@ class SubmissionService:
             send_limits(settings), failures_per_minute=settings.auth_failures_per_minute,
             defaults=rate_defaults(settings) if settings.rate_limits else None,
         )
-        tls = None
-        if settings.submission_tls_cert:
-            tls = tls_context(settings.submission_tls_cert, settings.submission_tls_key or settings.submission_tls_cert)
         self.listener = SubmissionListener(
             handler, hostname=settings.sending_hostname(), max_bytes=settings.max_message_bytes,
             timeout=settings.submission_timeout, tls=tls, allow_plain_auth=settings.submission_allow_plain_auth,
+            reuse_port=settings.submission_processes > 1,
         )
         self.metrics = MetricsEndpoint(settings.metrics_host, settings.submission_metrics_port, "submission")
 
     def ports(self) -> dict[str, int]:
         """The configured ports by mode; 0 ones left out."""
-        s = self.settings
-        ports = {"starttls": s.submission_port, "implicit": s.submission_tls_port, "plain": s.submission_plain_port}
-        return {mode: port for mode, port in ports.items() if port}
+        return configured_ports(self.settings)
 
     async def start(self, host: str | None = None, ports: dict[str, int] | None = None,
                     metrics: bool = True, skip_taken: bool = False) -> dict[str, int]:
@@ -77,55 +84,69 @@ class SubmissionService:
         return bound
 
     async def stop(self) -> None:
+        from server.closing import close_all
+
         await self.listener.stop()
         await self.service.close()
-        for closable in (self.limiter, self.slots):
-            close = getattr(closable, "close", None)
-            if close is not None:
-                await close()
-        await self.publisher.close()
-        await self.store.close()
+        await close_all(self.limiter, self.slots, self.backing)
         self.metrics.stop()
 
 
 PORT_NAMES = {"starttls": "STARTTLS", "implicit": "implicit TLS", "plain": "plain + STARTTLS"}
 
 
+def configured_ports(settings: Settings) -> dict[str, int]:
+    s = settings
+    ports = {"starttls": s.submission_port, "implicit": s.submission_tls_port, "plain": s.submission_plain_port}
+    return {mode: port for mode, port in ports.items() if port}
+
+
 def describe(host: str, bound: dict[str, int]) -> str:
     return ", ".join(f"{host}:{port} ({PORT_NAMES[mode]})" for mode, port in bound.items())
 
 
-async def serve(settings: Settings, host: str | None, ports: dict[str, int | None] | None = None) -> None:
-    from core.delivery.queue import close_broker, make_broker
-    from postwire_service.signals import until_stopped
+async def serve(settings: Settings, host: str | None, ports: dict[str, int], ready: Event | None = None) -> None:
+    """One listener process on `ports` (mode -> port) until SIGINT/SIGTERM."""
+    from postwire_service.listeners import run_listener
 
-    try:  # a certificate that does not load, a port taken, TLS ports without one
-        service = SubmissionService(settings, make_broker(settings))
-    except OSError as exc:
-        raise SystemExit(f"error: submission listener: {exc}") from None
-    broker = service.publisher.broker
-    try:
-        chosen = {**service.ports(), **{m: p for m, p in (ports or {}).items() if p is not None}}
-        bound = await service.start(host, {m: p for m, p in chosen.items() if p})
-    except (OSError, ValueError) as exc:
-        await service.stop()
-        close_broker(broker)
-        raise SystemExit(f"error: submission listener: {exc}") from None
-    print(f"Postwire submission: SMTP on {describe(host or settings.submission_host, bound)}", flush=True)
-    try:
-        await until_stopped()
-    finally:
-        await service.stop()
-        close_broker(broker)
+    async def start(service: SubmissionService) -> str:
+        bound = await service.start(host, ports)
+        if ready is not None:  # one of several: the supervisor says what they listen on
+            ready.set()
+            return ""
+        return f"Postwire submission: SMTP on {describe(host or settings.submission_host, bound)}"
+
+    await run_listener(settings, SubmissionService, start, "submission listener")
+
+
+def _child(index: int, ready: Event, host: str | None, ports: dict[str, int]) -> None:
+    from postwire_service.cli import _logging, _serving_settings
+
+    _logging()
+    settings = _serving_settings()
+    if settings.submission_metrics_port:
+        settings = settings.model_copy(update={"submission_metrics_port": settings.submission_metrics_port + index})
+    asyncio.run(serve(settings, host, ports, ready))
 
 
 def cmd_submission(args: argparse.Namespace) -> int:
     from postwire_service.cli import _logging, _serving_settings
+    from postwire_service.processes import supervise
 
     settings = _serving_settings()
     _logging()
-    asyncio.run(serve(settings, args.host, {"starttls": args.port, "implicit": args.tls_port, "plain": args.plain_port}))
-    return 0
+    given = {"starttls": args.port, "implicit": args.tls_port, "plain": args.plain_port}
+    chosen = {**configured_ports(settings), **{m: p for m, p in given.items() if p is not None}}
+    ports = {m: p for m, p in chosen.items() if p}
+    processes = settings.submission_processes
+    if processes <= 1:
+        asyncio.run(serve(settings, args.host, ports))
+        return 0
+    if not ports:
+        raise SystemExit("error: submission listener: no port to listen on")
+    host = args.host or settings.submission_host
+    return supervise("submission", _child, (args.host, ports), processes, lambda: print(
+        f"Postwire submission: SMTP on {describe(host, ports)} ({processes} processes)", flush=True))
 
 
 def register(sub: Any) -> None:

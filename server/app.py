@@ -50,6 +50,7 @@ from postwire.v1 import (
 )
 from server.address_servicer import AddressServicer
 from server.auth import ANONYMOUS_PER_MINUTE, AuthInterceptor
+from server.closing import close_all
 from server.composition import email_service, rate_defaults, rate_limiters, send_limits
 from server.domain_servicer import DomainServicer
 from server.health import HealthMonitor
@@ -190,10 +191,7 @@ class Server:
         await self.service.close()
         await self.notifier.stop()
         await self.store.close()
-        for closable in (self.limiter, self.slots):
-            close = getattr(closable, "close", None)
-            if close is not None:
-                await close()
+        await close_all(self.limiter, self.slots)
         for publisher in self.publishers:
             await publisher.close()
         if self.owns_broker:

@@ -5,10 +5,13 @@ SMTP send through Postwire, with an API key as the AUTH password.
   (2525). AUTH (server/submission_auth.py) only over TLS, except from a loopback
   client with POSTWIRE_SUBMISSION_ALLOW_PLAIN_AUTH (development); MAIL without AUTH
   gets `530 5.7.0`.
-- MAIL: the key's send budget (the one Send draws on, same limiter); exhausted:
-  `451 4.7.0` with the seconds to wait.
-- DATA: core.emails.submission.parse_submission, then EmailService.send, the accept
-  path of Send. `250 2.0.0 OK id=<message id>` only once the email is stored. Refusals:
+- DATA: core.emails.submission.parse_submission and the verified-domain rule, then one
+  message is charged to the key's send budget (the one Send draws on, same limiter),
+  then EmailService.send, the accept path of Send. A message refused before the charge
+  (bad header, oversized, bad address, unverified domain) spends nothing; over the
+  budget: `451 4.7.0` with the seconds to wait, and MAIL answers the same (without
+  charging) from then until that wait is over. `250 2.0.0 OK id=<message id>` only once
+  the email is stored. Refusals:
   552 5.3.4 (size: also SIZE in EHLO, and aiosmtpd's own limit), 553 5.1.3 (an
   address), 550 5.6.0 (headers and the rest), 550 5.7.1 (From domain not verified),
   451 4.3.0 (database or broker down: the client retries; the Message-ID, or the
@@ -22,6 +25,7 @@ import asyncio
 import dataclasses
 import logging
 import ssl
+import time
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP
@@ -36,7 +40,7 @@ from core.errors import (
     PostwireError,
     Unavailable,
 )
-from core.keys.manager import KeyManager
+from core.keys.manager import KeyManager, Principal
 from core.limits.interface import RateLimiter
 from server.policy import POLICIES
 from server.ratelimit import Defaults, budgets
@@ -79,6 +83,7 @@ class SubmissionHandler(SubmissionAuth):
         self.service = service
         self.limits = limits
         self.defaults = defaults  # None: POSTWIRE_RATE_LIMITS=false
+        self._over_budget: dict[str, tuple[int, float]] = {}  # key id -> (limit, monotonic time it has room)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -89,13 +94,13 @@ class SubmissionHandler(SubmissionAuth):
         principal = session_principal(session)
         if principal is None:  # aiosmtpd refuses first (auth_required); kept for safety
             return "530 5.7.0 Authentication required"
-        if self.defaults is not None:
-            decision = await self.limiter.check(budgets(principal, SEND_POLICY, self.defaults))
-            if not decision.allowed:
+        over = self._over_budget.get(principal.key_id)
+        if over is not None:  # refused a moment ago: say so before the client sends DATA
+            limit, until = over
+            if until > time.monotonic():
                 MESSAGES.labels(outcome="deferred").inc()
-                log.info("submission: key %s over its send budget (%s)", principal.key_id, decision.budget)
-                return (f"451 4.7.0 Rate limit exceeded ({decision.limit} messages per minute); "
-                        f"retry in {max(decision.retry_after, 0.1):.1f} seconds")
+                return _over_reply(limit, until - time.monotonic())
+            del self._over_budget[principal.key_id]
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
@@ -116,6 +121,11 @@ class SubmissionHandler(SubmissionAuth):
             content, options = parse_submission(raw, str(envelope.mail_from or ""), list(envelope.rcpt_tos),
                                                 self.limits, smtputf8=bool(getattr(envelope, "smtp_utf8", False)))
             options = dataclasses.replace(options, test=principal.test)
+            senders = getattr(self.service, "senders", None)
+            if senders is not None and not principal.test:  # refused before the charge; cached
+                await senders.check(principal.account_id, content.from_address.email)
+            if (over := await self._charge(principal)) is not None:
+                return over
             message_id, _ = await self.service.send(principal.account_id, content, options)
         except InvalidArgument as exc:
             return self._rejected(principal.key_id, invalid_reply(exc))
@@ -139,10 +149,30 @@ class SubmissionHandler(SubmissionAuth):
                  len(envelope.rcpt_tos))
         return f"250 2.0.0 OK id={message_id}"
 
+    async def _charge(self, principal: Principal) -> str | None:
+        """Count one message against the key's and account's send budgets; the 451 reply
+        when they are spent (nothing counted then)."""
+        if self.defaults is None:
+            return None
+        decision = await self.limiter.check(budgets(principal, SEND_POLICY, self.defaults))
+        if decision.allowed:
+            return None
+        wait = max(decision.retry_after, 0.1)
+        if len(self._over_budget) > 10_000:  # bounded: expired entries are dropped on MAIL anyway
+            self._over_budget.clear()
+        self._over_budget[principal.key_id] = (decision.limit, time.monotonic() + wait)
+        MESSAGES.labels(outcome="deferred").inc()
+        log.info("submission: key %s over its send budget (%s)", principal.key_id, decision.budget)
+        return _over_reply(decision.limit, wait)
+
     def _rejected(self, key_id: str, reply: str) -> str:
         MESSAGES.labels(outcome="rejected").inc()
         log.info("submission: refused a message from key %s: %s", key_id, reply)
         return reply
+
+
+def _over_reply(limit: int, wait: float) -> str:
+    return f"451 4.7.0 Rate limit exceeded ({limit} messages per minute); retry in {max(wait, 0.1):.1f} seconds"
 
 
 class SubmissionSMTP(SMTP):
@@ -193,8 +223,9 @@ class SubmissionListener:
     """The submission ports on the running event loop."""
 
     def __init__(self, handler: SubmissionHandler, *, hostname: str, max_bytes: int, timeout: float,
-                 tls: ssl.SSLContext | None, allow_plain_auth: bool = False) -> None:
+                 tls: ssl.SSLContext | None, allow_plain_auth: bool = False, reuse_port: bool = False) -> None:
         self.handler = handler
+        self.reuse_port = reuse_port  # several processes on the same ports (POSTWIRE_SUBMISSION_PROCESSES)
         self.hostname = hostname
         self.max_bytes = max_bytes
         self.timeout = timeout
@@ -221,7 +252,8 @@ class SubmissionListener:
                              " (or set the port to 0)")
         loop = asyncio.get_running_loop()
         server = await loop.create_server(lambda: self._protocol(mode), host=host, port=port,
-                                          ssl=self.tls if mode == "implicit" else None)
+                                          ssl=self.tls if mode == "implicit" else None,
+                                          reuse_port=self.reuse_port or None)
         self._servers.append(server)
         bound = int(server.sockets[0].getsockname()[1])
         log.info("submission listener (%s) on %s:%d", mode, host, bound)

@@ -28,15 +28,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
-from email import policy as email_policy
-from email.message import Message
-from email.parser import Parser
 
-from core.emails.addresses import has_control_chars, parse_address, parse_addresses
-from core.emails.content import Address, EmailContent
-from core.emails.raw_mime import CRLF, HeaderField, header_fields, split_message
+from core.emails.addresses import has_control_chars
+from core.emails.content import EmailContent
+from core.emails.raw_mime import (
+    CRLF,
+    HeaderField,
+    decoded_value,
+    field_value,
+    header_fields,
+    split_message,
+)
 from core.emails.service import MAX_IDEMPOTENCY_KEY, SendOptions
+from core.emails.submission_addresses import envelope_recipients, header_sender
 from core.emails.validation import (
     _FIELD_NAME,
     UNSUBSCRIBE_HEADERS,
@@ -53,6 +59,8 @@ MAX_LINE = 998  # octets, without the CRLF (RFC 5322 section 2.1.1)
 _ONCE = ("Date", "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Message-ID", "In-Reply-To",
          "References", "Subject")
 _POSTWIRE = frozenset({TAGS_HEADER.lower(), METADATA_HEADER.lower()})
+_ASCII_CONTROL = re.compile(rb"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 and DEL, less tab, CR, LF, NUL
+
 
 
 def parse_submission(
@@ -76,22 +84,21 @@ def parse_submission(
     _check_fields(fields, smtputf8, out)
     if body is not None and b"\x00" in body:
         out.append(FieldViolation("body", "must not contain NUL characters"))
-    recipients = _recipients(rcpt_tos, limits, out)
+    recipients = envelope_recipients(rcpt_tos, limits, out)
 
-    # Bare CR and LF (refused above) would end a line for the stdlib parser: blanked here,
-    # so the fields after them are still checked.
-    lines = [line.replace(b"\r", b" ").replace(b"\n", b" ") for line in head.split(CRLF)]
-    parsed = Parser(policy=email_policy.default).parsestr(CRLF.join(lines).decode("utf-8", "replace") + "\r\n")
-    sender = _from(parsed, out)
-    subject = " ".join(_text(parsed, "Subject")).strip()
+    values: dict[str, list[str]] = {}  # lower-case name -> unfolded values, in order
+    for field in fields:
+        values.setdefault(field.name.strip().lower(), []).append(field_value(field))
+    sender = header_sender(values.get("from", []), out)
+    subject = " ".join(_text(values, "Subject")).strip()
     if len(subject) > limits.max_subject_length:
         out.append(FieldViolation("header:Subject", (
             f"is {len(subject)} characters decoded; the limit is {limits.max_subject_length}"
         )))
     if has_control_chars(subject, allow_tab=True):
         out.append(FieldViolation("header:Subject", "decodes to control characters such as CR, LF or NUL"))
-    tags = _tags(_text(parsed, TAGS_HEADER), limits, out)
-    metadata = _metadata(_text(parsed, METADATA_HEADER), limits, out)
+    tags = _tags(_text(values, TAGS_HEADER), limits, out)
+    metadata = _metadata(_text(values, METADATA_HEADER), limits, out)
     if out or sender is None:
         raise InvalidArgument(out)
 
@@ -106,7 +113,7 @@ def parse_submission(
         raw=kept if body is None else kept + CRLF + body,
         unsubscribe=False if own_unsubscribe else None,  # None: the account's default decides
     )
-    key = _idempotency_key("".join(_raw_values(parsed, "Message-ID")), mail_from, rcpt_tos, original)
+    key = _idempotency_key("".join(v.strip() for v in values.get("message-id", [])), mail_from, rcpt_tos, original)
     return content, SendOptions(idempotency_key=key)
 
 
@@ -149,67 +156,19 @@ def _check_line(line: bytes, path: str, smtputf8: bool, out: list[FieldViolation
         except UnicodeDecodeError:
             out.append(FieldViolation(path, "holds bytes that are not UTF-8"))
             return
-    else:
-        text = line.decode("ascii")
-    if b"\x00" not in line and has_control_chars(text.replace("\r", "").replace("\n", ""), allow_tab=True):
+        if b"\x00" not in line and has_control_chars(text.replace("\r", "").replace("\n", ""), allow_tab=True):
+            out.append(FieldViolation(path, "must not contain control characters"))
+    elif _ASCII_CONTROL.search(line) and b"\x00" not in line:  # has_control_chars, for ASCII bytes
         out.append(FieldViolation(path, "must not contain control characters"))
 
 
-def _raw_values(parsed: Message, name: str) -> list[str]:
-    """The values of the fields called `name`, unfolded, as written."""
-    return [value.replace("\r\n", "").strip() for key, value in parsed.raw_items() if key.lower() == name.lower()]
-
-
-def _text(parsed: Message, name: str) -> list[str]:
+def _text(values: dict[str, list[str]], name: str) -> list[str]:
     """The values of the fields called `name`, unfolded, RFC 2047 encoded words decoded."""
+    found = values.get(name.lower(), [])
     try:
-        return [str(value) for value in parsed.get_all(name) or []]
+        return [decoded_value(name, value) for value in found]
     except Exception:  # the stdlib's parser on a malformed value: take it as written
-        return _raw_values(parsed, name)
-
-
-def _recipients(rcpt_tos: list[str], limits: SendLimits, out: list[FieldViolation]) -> tuple[Address, ...]:
-    if not rcpt_tos:
-        out.append(FieldViolation("rcpt", "at least one envelope recipient (RCPT TO) is required"))
-        return ()
-    if len(rcpt_tos) > limits.max_recipients:
-        out.append(FieldViolation(
-            "rcpt", f"{len(rcpt_tos)} envelope recipients; the limit is {limits.max_recipients}"
-        ))
-        return ()
-    try:  # sorted, like the idempotency key: a resubmission in another order is the same email
-        return tuple(sorted(parse_addresses(rcpt_tos, "rcpt"), key=lambda a: a.email.casefold()))
-    except InvalidArgument as exc:
-        out.extend(exc.violations)
-        return ()
-
-
-def _from(parsed: Message, out: list[FieldViolation]) -> Address | None:
-    values = _raw_values(parsed, "From")
-    if not values:
-        out.append(FieldViolation("from", "a From header is required"))
-        return None
-    if len(values) > 1:
-        return None  # reported as header:From by _check_fields
-    try:
-        groups = list(parsed["From"].groups)
-    except Exception:  # the stdlib's parser raises on some malformed values (IndexError, HeaderParseError)
-        groups = []
-    mailboxes = list(groups[0].addresses) if len(groups) == 1 and groups[0].display_name is None else []
-    if len(mailboxes) != 1 or not mailboxes[0].addr_spec or "@" not in mailboxes[0].addr_spec:
-        out.append(FieldViolation("from", f"must hold exactly one mailbox such as user@example.com; got {values[0]!r}"))
-        return None
-    mailbox = mailboxes[0]
-    try:
-        address = parse_address(mailbox.addr_spec, "from")
-    except InvalidArgument as exc:
-        out.extend(exc.violations)
-        return None
-    name = mailbox.display_name
-    if has_control_chars(name, allow_tab=True):
-        out.append(FieldViolation("from", "display name decodes to control characters such as CR, LF or NUL"))
-        return None
-    return Address(email=address.email, name=" ".join(name.split()))
+        return [value.strip() for value in found]
 
 
 def _tags(values: list[str], limits: SendLimits, out: list[FieldViolation]) -> list[str]:
