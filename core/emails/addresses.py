@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -70,6 +71,11 @@ class _Invalid(Exception):
 def _parse(value: str) -> Address:
     if not isinstance(value, str):
         raise _Invalid("must be a string")
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=4096)  # pure; senders repeat their From and many recipients: parse once
+def _parse_text(value: str) -> Address:
     if has_control_chars(value):
         raise _Invalid("must not contain control characters such as CR, LF or NUL")
     text = value.strip()
