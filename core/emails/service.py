@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,11 +23,9 @@ from core.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
-    OutOfRange,
-    Unavailable,
 )
-from core.events import log as event_log
 from core.events.cursor import START, Position
+from core.events.follow import Heartbeat, follow, start_position
 from core.events.notify import Notifier
 from core.ids import new_message_id
 from core.observability import context
@@ -40,17 +37,6 @@ from core.times import utcnow
 log = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY = 200
-
-
-PAGE = 500  # events read per query
-HOLDBACK_MIN, HOLDBACK_MAX = 0.005, 0.2  # re-read delays while events are held back
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """A keep-alive for an idle stream."""
-
-    at: datetime
 
 
 @dataclass(frozen=True)
@@ -185,8 +171,10 @@ class EmailService:
     async def get_status(self, account_id: int, message_id: str) -> EmailRecord:
         if not message_id:
             raise InvalidArgument([FieldViolation("message_id", "required")])
+        from core.emails.reads import get_email  # one statement, autocommit: one round trip
+
         async with database_errors_as_unavailable():
-            record = await self.store.get_email(account_id, message_id)
+            record = await get_email(self.store.engine, account_id, message_id)
         if record is None:
             raise NotFound(f"no email {message_id!r}")
         horizon = utcnow() - self.events_retention
@@ -201,7 +189,7 @@ class EmailService:
             await self.store.cancel_scheduled(account_id, message_id)
         return Status.CANCELED
 
-    async def follow_events(
+    def follow_events(
         self,
         account_id: int,
         *,
@@ -211,56 +199,13 @@ class EmailService:
         types: Sequence[EventType] = (),
         tags: Sequence[str] = (),
     ) -> AsyncIterator[EventRecord | Heartbeat]:
-        """Stored events after `after`, then new ones as they commit, until the caller
-        stops or the server shuts down (Unavailable: resume from the last cursor).
-        Reads page by page from the database, so a slow reader costs no memory; idle
-        streams get a Heartbeat every `heartbeat_interval` seconds."""
-        position = await self._start_position(account_id, after, from_now)
-        last_activity = time.monotonic()
-        backoff = HOLDBACK_MIN
-        while True:
-            if self.stopping.is_set():
-                raise Unavailable("server shutting down; reconnect with after=<the last cursor you received>")
-            async with database_errors_as_unavailable(), self.store.engine.connect() as conn:
-                batch, held_back = await event_log.read(
-                    conn, account_id, position, message_ids=message_ids, types=types, tags=tags, limit=PAGE
-                )
-            for event in batch:
-                position = Position(event.txid, event.id)
-                yield event
-            if batch:
-                last_activity = time.monotonic()
-            if len(batch) == PAGE:
-                continue
-            if held_back:  # a younger transaction's events wait behind an older one in flight
-                # Re-read soon: at the next commit that adds this account's events (often
-                # the older transaction itself), or after the backoff, which only grows
-                # while nothing at all comes through (under steady load some always does).
-                if batch:
-                    backoff = HOLDBACK_MIN
-                await self.notifier.wait(account_id, backoff)
-                backoff = min(backoff * 2, HOLDBACK_MAX)
-                continue
-            backoff = HOLDBACK_MIN
-            idle = time.monotonic() - last_activity
-            if idle >= self.heartbeat_interval:
-                yield Heartbeat(utcnow())
-                last_activity = time.monotonic()
-                continue
-            await self.notifier.wait(account_id, min(self.poll_interval, self.heartbeat_interval - idle))
+        """Stored events after `after`, then new ones as they commit (core/events/follow.py)."""
+        return follow(
+            self, account_id, after=after, from_now=from_now, message_ids=message_ids, types=types, tags=tags
+        )
 
     async def _start_position(self, account_id: int, after: Position | int, from_now: bool) -> Position:
-        async with database_errors_as_unavailable(), self.store.engine.connect() as conn:
-            if isinstance(after, int):
-                after = await event_log.position_of(conn, after)
-            if after == START:
-                return await event_log.head(conn, account_id) if from_now else START
-            if after < await event_log.pruned_through(conn):
-                raise OutOfRange(
-                    "this cursor is older than the event retention period and events after it were "
-                    "pruned; start again without a cursor (or with from_now)"
-                )
-            return after
+        return await start_position(self, account_id, after, from_now)
 
     async def close(self) -> None:
         await self.published.flush()
