@@ -77,13 +77,13 @@ async def follow(
             last_activity = time.monotonic()
         if len(batch) == PAGE:
             continue
-        if held_back:  # a younger transaction's events wait behind an older one in flight
-            # Re-read soon: at the next commit that adds this account's events (often
-            # the older transaction itself), or after the backoff, which only grows
-            # while nothing at all comes through (under steady load some always does).
+        if held_back is not None:  # younger events wait behind an older transaction in flight
+            # Re-read as soon as every transaction older than them has ended (the
+            # process's horizon watcher sees it within milliseconds), at the account's
+            # next events, or after the backoff, which grows while nothing comes through.
             if batch:
                 backoff = HOLDBACK_MIN
-            await service.notifier.wait(account_id, backoff)
+            await service.notifier.wait_horizon(account_id, held_back, backoff)
             backoff = min(backoff * 2, HOLDBACK_MAX)
             continue
         backoff = HOLDBACK_MIN

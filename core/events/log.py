@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal_column, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.emails.model import EventRecord, EventType
@@ -78,9 +78,10 @@ async def read(
     types: Sequence[EventType] = (),
     tags: Sequence[str] = (),
     limit: int = 500,
-) -> tuple[list[EventRecord], bool]:
-    """Deliverable events after `after`, in log order, and whether younger events
-    are being held back behind a transaction still in flight (worth a quick re-read)."""
+) -> tuple[list[EventRecord], int | None]:
+    """Deliverable events after `after`, in log order, and the txid of the oldest
+    event held back behind a transaction still in flight (None when none is): it
+    becomes readable once every transaction older than it has ended."""
     postgres = conn.dialect.name == "postgresql"
     query = (
         select(*_COLUMNS)
@@ -103,13 +104,13 @@ async def read(
             tagged = tagged.where(email_tags.c.account_id == account_id)
         query = query.where(events.c.email_id.in_(tagged))
     batch = [record(row) for row in await conn.execute(query)]
-    held_back = False
+    held_back: int | None = None
     if postgres and len(batch) < limit:
         last = Position(batch[-1].txid, batch[-1].id) if batch else after
-        waiting = select(events.c.id).where(_after(last), events.c.txid >= _HORIZON)
+        waiting = select(func.min(events.c.txid)).where(_after(last), events.c.txid >= _HORIZON)
         if account_id is not None:
             waiting = waiting.where(events.c.account_id == account_id)
-        held_back = bool(await conn.scalar(select(exists(waiting))))
+        held_back = await conn.scalar(waiting)
     return batch, held_back
 
 
