@@ -63,9 +63,12 @@ class Tokens:
         """The claim of a genuine token of that kind; None for anything else."""
         if not token or len(token) > 200 or not token.isalnum() or not token.isascii():
             return None
+        token = token.lower()
         try:
-            raw = _unb32(token.lower())
+            raw = _unb32(token)
         except ValueError:
+            return None
+        if _b32(raw) != token:  # the last character's unused bits differ: not a token we issued
             return None
         payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
         if len(payload) < 7 or not hmac.compare_digest(mac, self._mac(bytes([_KINDS[kind]]) + payload)):
