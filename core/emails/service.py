@@ -17,6 +17,7 @@ from core.emails.after_commit import best_effort
 from core.emails.content import EmailContent, content_to_dict
 from core.emails.mime import envelope_recipients
 from core.emails.model import EmailRecord, EventRecord, EventType, Status
+from core.emails.reads import get_email  # one statement, autocommit: one round trip
 from core.emails.scheduling import schedule_violations
 from core.emails.store import Accepted, NewEmail, Store
 from core.errors import (
@@ -171,8 +172,6 @@ class EmailService:
     async def get_status(self, account_id: int, message_id: str) -> EmailRecord:
         if not message_id:
             raise InvalidArgument([FieldViolation("message_id", "required")])
-        from core.emails.reads import get_email  # one statement, autocommit: one round trip
-
         async with database_errors_as_unavailable():
             record = await get_email(self.store.engine, account_id, message_id)
         if record is None:
