@@ -28,6 +28,9 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 def smtp_sink(port: int, host: str = "127.0.0.1", *options: str) -> subprocess.Popen[bytes]:
     """smtp-sink on host:port; `options` go before the address (e.g. "-D", "/tmp/dump")."""
     sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    if not Path(sink).exists():
+        raise SystemExit("smtp-sink is not installed: run `bash scripts/ensure-services.sh --with-postfix` "
+                         "(make bench does) first")
     return subprocess.Popen([sink, "-u", "nobody", *options, f"{host}:{port}", "1000"])
 
 
