@@ -14,6 +14,7 @@ from sqlalchemy import Table, delete, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.emails.insert_rows import insert_emails
 from core.emails.model import EmailRecord, EventType, NewEvent, RecipientState, Status
 from core.emails.reads import read_email, recipients_to_json
 from core.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -50,17 +51,14 @@ class Accepted:
     replayed: bool = False  # an idempotent replay: nothing new was stored
 
 
-def _email_row(account_id: int, new: NewEmail, now: datetime) -> dict[str, Any]:
+def _email_row(account_id: int, new: NewEmail) -> dict[str, Any]:
+    """The columns core.emails.insert_rows takes (it adds the creation time)."""
     pending = Status.SCHEDULED if new.status is Status.SCHEDULED else Status.QUEUED
     return {
         "public_id": new.message_id,
         "account_id": account_id,
         "status": new.status.value,
         "content": new.content,
-        "attempts": 0,
-        "last_error": "",
-        "created_at": now,
-        "updated_at": now,
         "next_attempt_at": new.publish_after,
         "send_at": new.send_at,
         "expires_at": new.expires_at,
@@ -166,14 +164,8 @@ class Store:
                 )
             )
         fresh = [index for index in range(len(items)) if index not in replays]
-        inserted = (
-            await conn.execute(
-                insert(emails).returning(emails.c.id, commit_outcome.xid_column(conn), sort_by_parameter_order=True),
-                [_email_row(*items[index], now) for index in fresh],
-            )
-        ).all()
-        ids = [row[0] for row in inserted]
-        email_ids = dict(zip(fresh, (int(i) for i in ids)))
+        ids, xid = await insert_emails(conn, [_email_row(*items[index]) for index in fresh], now)
+        email_ids = dict(zip(fresh, ids))
         if keys:
             ordered = sorted(keys.items())  # one lock order for every batch
             statement = _insert_ignoring_conflicts(conn, idempotency_keys).returning(
@@ -210,7 +202,7 @@ class Store:
         return [
             None if index in replays else Accepted(email_ids[index], items[index][1].message_id, items[index][1].status)
             for index in range(len(items))
-        ], (str(inserted[0][1]) if inserted else "")
+        ], xid
 
     async def _replay(self, account_id: int, new: NewEmail) -> Accepted:
         async with self.engine.connect() as conn:
