@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from core.emails.model import EmailRecord, EventRecord, EventType, Status
-from core.errors import FieldViolation, InvalidArgument
+from core.errors import FieldViolation, InvalidArgument, PostwireError
 from core.events.cursor import Position, encode_cursor
 from postwire.v1 import email_pb2, email_service_pb2, event_pb2
+from server.errors import send_error
+
+log = logging.getLogger(__name__)
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
@@ -90,4 +94,16 @@ def status_response(record: EmailRecord) -> email_service_pb2.GetStatusResponse:
         expires_at=timestamp(record.expires_at),
         content_pruned_at=timestamp(record.content_pruned_at),
         events_pruned_before=timestamp(record.events_pruned_before),
+    )
+
+
+def send_result(outcome: tuple[str, Status] | Exception) -> email_service_pb2.SendResult:
+    """One SendBatch result: the accepted email, or the error that refused it."""
+    if isinstance(outcome, Exception):
+        if not isinstance(outcome, PostwireError):
+            log.error("a SendBatch message could not be stored", exc_info=outcome)
+        return email_service_pb2.SendResult(error=send_error(outcome))
+    message_id, status = outcome
+    return email_service_pb2.SendResult(
+        accepted=email_service_pb2.SendResponse(message_id=message_id, status=status_to_proto(status))  # type: ignore[arg-type]
     )

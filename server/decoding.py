@@ -25,6 +25,9 @@ from core.emails.validation import key_path
 from core.errors import FieldViolation, InvalidArgument
 
 Deserializer = Callable[[bytes], Any]
+# Requests whose items succeed or fail one by one: the servicer checks each item for NUL,
+# so that one bad item does not refuse the others.
+CHECKED_PER_ITEM = frozenset({"postwire.v1.SendBatchRequest"})
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def safe_deserializer(deserialize: Deserializer | None) -> Deserializer | None:
                 [FieldViolation("", f"not a valid serialized {name}")],
                 f"the request is not a valid serialized {name} (malformed protobuf, or a string that is not UTF-8)",
             ))
-        if isinstance(message, Message):
+        if isinstance(message, Message) and name not in CHECKED_PER_ITEM:
             violations = [FieldViolation(path, "must not contain NUL characters") for path in nul_fields(message)]
             if violations:
                 return Undecodable(InvalidArgument(violations))

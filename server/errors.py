@@ -16,6 +16,7 @@ from core.errors import (
     PostwireError,
     ResourceExhausted,
 )
+from postwire.v1 import email_service_pb2
 
 # Trailers must fit the peer's metadata limit (grpcio's default is 8 KiB soft, 16 KiB
 # hard; Envoy's is 60 KiB) or the caller sees RESOURCE_EXHAUSTED/INTERNAL from its own
@@ -99,3 +100,19 @@ def to_status(error: PostwireError) -> grpc.Status:
 
 def internal_status() -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message="internal error"))
+
+
+def send_error(error: Exception) -> email_service_pb2.SendError:
+    """One SendBatch message's error, as Send would have reported it alone."""
+    if not isinstance(error, PostwireError):  # not the caller's doing; logged by the caller
+        return email_service_pb2.SendError(code=code_pb2.INTERNAL, message="internal error: this email was not stored")
+    code = grpc.StatusCode[error.code].value[0]
+    violations = error.violations if isinstance(error, InvalidArgument) else []
+    return email_service_pb2.SendError(
+        code=code,
+        message=truncate(error.message, MAX_STATUS_MESSAGE_BYTES),
+        field_violations=[
+            email_service_pb2.SendFieldViolation(field=v.field, description=v.description)
+            for v in _field_violations(violations)
+        ],
+    )

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from core.emails.service import MAX_BATCH
 
 
 @dataclass(frozen=True)
 class MethodPolicy:
     scope: str  # send, read, events or admin
     budget: str  # "send" or "read"
+    counted: str = ""  # a repeated field whose items each count against the budget (else 1 per call)
+    most: int = 0  # the most items a call may have; a call over it costs 1 (the servicer refuses it)
+
+    def cost(self, request: Any) -> int:
+        if not self.counted:
+            return 1
+        items = len(getattr(request, self.counted, ()))
+        return items if 1 <= items <= self.most else 1
 
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -21,6 +32,7 @@ ANONYMOUS_METHODS = frozenset({
 
 POLICIES = {
     "/postwire.v1.EmailService/Send": MethodPolicy("send", "send"),
+    "/postwire.v1.EmailService/SendBatch": MethodPolicy("send", "send", counted="messages", most=MAX_BATCH),
     "/postwire.v1.EmailService/CancelScheduled": MethodPolicy("send", "send"),
     "/postwire.v1.EmailService/GetStatus": MethodPolicy("read", "read"),
     "/postwire.v1.EmailService/StreamEvents": MethodPolicy("events", "read"),

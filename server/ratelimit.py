@@ -83,21 +83,21 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
             return handler
         limiter, slots, defaults, budgets_for = self.limiter, self.slots, self.defaults, self.budgets_for
 
-        async def admit(context: grpc.aio.ServicerContext) -> tuple[Principal, Metadata]:
+        async def admit(context: grpc.aio.ServicerContext, request: Any) -> tuple[Principal, Metadata]:
             principal = current_principal.get()
-            decision = await limiter.check(budgets_for(principal, policy))
+            decision = await limiter.check(budgets_for(principal, policy), policy.cost(request))
             if not decision.allowed:
                 raise _exhausted(decision, f"{policy.budget} budget of {decision.budget.split(':')[0]}")
             return principal, rate_limit_metadata(decision.limit, decision.remaining, decision.reset_after)
 
         def around(behavior: Behavior, streaming: bool, details: grpc.HandlerCallDetails) -> Behavior:
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                _, headers = await admit(context)
+                _, headers = await admit(context, request)
                 await context.send_initial_metadata(headers)
                 return await behavior(request, context)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                principal, headers = await admit(context)
+                principal, headers = await admit(context, request)
                 name = f"streams:{principal.key_id}"
                 limit = principal.max_streams or defaults.max_streams_per_key
                 slot = secrets.token_hex(8)

@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from core.emails.service import EmailService, Heartbeat, SendOptions
+from core.emails.content import EmailContent
+from core.emails.service import MAX_BATCH, EmailService, Heartbeat, SendOptions
 from core.emails.validation import SendLimits, validate_send
+from core.errors import FieldViolation, InvalidArgument, PostwireError
 from core.events.cursor import decode_cursor
 from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
@@ -15,10 +17,12 @@ from server.convert import (
     datetime_or_none,
     event_to_proto,
     event_types_from_proto,
+    send_result,
     status_response,
     status_to_proto,
     timestamp,
 )
+from server.decoding import nul_fields
 from server.interceptors import current_principal
 
 
@@ -27,8 +31,8 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
         self.service = service
         self.limits = limits
 
-    async def Send(self, request: pb.SendRequest, context: grpc.aio.ServicerContext) -> pb.SendResponse:
-        caller = current_principal.get()
+    def _email(self, request: pb.SendRequest, test: bool) -> tuple[EmailContent, SendOptions]:
+        """The email a SendRequest asks for; InvalidArgument when it is not valid."""
         content = validate_send(
             from_address=request.from_address,
             to=list(request.to),
@@ -49,10 +53,31 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             send_at=datetime_or_none(request, "send_at"),
             expires_at=datetime_or_none(request, "expires_at"),
             idempotency_key=request.idempotency_key,
-            test=caller.test,
+            test=test,
         )
-        message_id, status = await self.service.send(caller.account_id, content, options)
+        return content, options
+
+    async def Send(self, request: pb.SendRequest, context: grpc.aio.ServicerContext) -> pb.SendResponse:
+        caller = current_principal.get()
+        message_id, status = await self.service.send(caller.account_id, *self._email(request, caller.test))
         return pb.SendResponse(message_id=message_id, status=status_to_proto(status))  # type: ignore[arg-type]
+
+    async def SendBatch(self, request: pb.SendBatchRequest, context: grpc.aio.ServicerContext) -> pb.SendBatchResponse:
+        caller = current_principal.get()
+        count = len(request.messages)
+        if not 1 <= count <= MAX_BATCH:
+            raise InvalidArgument([FieldViolation("messages", f"1 to {MAX_BATCH} emails per call, got {count}")])
+        items: list[tuple[EmailContent, SendOptions] | PostwireError] = []
+        for message in request.messages:
+            try:
+                nul = [FieldViolation(path, "must not contain NUL characters") for path in nul_fields(message)]
+                if nul:
+                    raise InvalidArgument(nul)
+                items.append(self._email(message, caller.test))
+            except PostwireError as exc:
+                items.append(exc)
+        outcomes = await self.service.send_batch(caller.account_id, items)
+        return pb.SendBatchResponse(results=[send_result(outcome) for outcome in outcomes])
 
     async def GetStatus(
         self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from core.delivery.queue import Publisher
 from core.domains.senders import VerifiedSenders
@@ -24,6 +25,7 @@ from core.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    PostwireError,
 )
 from core.events.cursor import START, Position
 from core.events.follow import Heartbeat, follow, start_position
@@ -38,6 +40,7 @@ from core.times import utcnow
 log = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY = 200
+MAX_BATCH = 1000  # emails per SendBatch call
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,50 @@ class EmailService:
         the failure is logged, not reported. An error answered here means nothing
         was stored.
         """
+        new = await self._prepare(account_id, content, options, utcnow())
+        async with database_errors_as_unavailable():
+            accepted = await self.accepts.submit((account_id, new))
+        # Committed: from here on Send answers OK whatever happens (core.emails.after_commit).
+        context.bind_email(accepted.message_id, account_id)  # for the log lines of this request
+        await self._announce_new(accepted, new)
+        return accepted.message_id, accepted.status
+
+    async def send_batch(
+        self, account_id: int, items: Sequence[tuple[EmailContent, SendOptions] | PostwireError]
+    ) -> list[tuple[str, Status] | Exception]:
+        """SendBatch: every email of `items` that is not already an error is stored in
+        one transaction (with its first event, tags and idempotency key), then
+        published. Each item ends as (message id, status) or as the error it alone
+        would have got; only a database that cannot be reached fails the whole call
+        (and then nothing was stored)."""
         now = utcnow()
+        results: list[Any] = list(items)  # the errors stay; every other item is replaced below
+        valid = [index for index, item in enumerate(items) if not isinstance(item, PostwireError)]
+        prepared = await asyncio.gather(
+            *(self._prepare(account_id, *items[index], now) for index in valid),  # type: ignore[misc]
+            return_exceptions=True,
+        )
+        todo: list[tuple[int, NewEmail]] = []
+        for index, new in zip(valid, prepared):
+            if isinstance(new, PostwireError):
+                results[index] = new
+            elif isinstance(new, BaseException):
+                raise new
+            else:
+                todo.append((index, new))
+        if not todo:
+            return results
+        async with database_errors_as_unavailable():
+            stored = await self.store.accept_many([(account_id, new) for _, new in todo])
+        for (index, _), outcome in zip(todo, stored):
+            results[index] = outcome if isinstance(outcome, Exception) else (outcome.message_id, outcome.status)
+        await asyncio.gather(
+            *(self._announce_new(outcome, new) for (_, new), outcome in zip(todo, stored) if isinstance(outcome, Accepted))
+        )
+        return results
+
+    async def _prepare(self, account_id: int, content: EmailContent, options: SendOptions, now: datetime) -> NewEmail:
+        """The row to store for a valid email, or the error that refuses it."""
         violations = schedule_violations(options.send_at, options.expires_at, now, self.schedule_horizon)
         if len(options.idempotency_key) > MAX_IDEMPOTENCY_KEY:
             violations.append(FieldViolation("idempotency_key", f"at most {MAX_IDEMPOTENCY_KEY} characters"))
@@ -140,7 +186,7 @@ class EmailService:
         scheduled = options.send_at is not None and options.send_at > now
         content = await resolve(content, account_id, self.unsubscribe_defaults)
         stored = content_to_dict(content)
-        new = NewEmail(
+        return NewEmail(
             message_id=new_message_id(),
             content=stored,
             recipients=envelope_recipients(content),
@@ -152,13 +198,11 @@ class EmailService:
             fingerprint=fingerprint(stored, options) if options.idempotency_key else "",
             test_mode=options.test,
         )
-        async with database_errors_as_unavailable():
-            accepted = await self.accepts.submit((account_id, new))
-        # Committed: from here on Send answers OK whatever happens (core.emails.after_commit).
-        context.bind_email(accepted.message_id, account_id)  # for the log lines of this request
-        if not (accepted.replayed or scheduled):
+
+    async def _announce_new(self, accepted: Accepted, new: NewEmail) -> None:
+        """Publish a newly stored email that is due now (a replay or a scheduled one is not)."""
+        if not accepted.replayed and new.status is Status.QUEUED:
             await self.announce(accepted.email_id, accepted.message_id)
-        return accepted.message_id, accepted.status
 
     async def announce(self, email_id: int, message_id: str) -> None:
         """Publish a committed email's id and note it as published, best effort: any

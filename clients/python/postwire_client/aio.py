@@ -33,7 +33,7 @@ from postwire_client.retry import (
     reconnect_delay,
     wait_or_raise,
 )
-from postwire_client.sdk import SendFields, build_send_request, stream_request
+from postwire_client.sdk import SendFields, build_batch_request, build_send_request, stream_request
 from postwire_client.suppressions import AsyncSuppressionMethods
 
 log = logging.getLogger("postwire_client")
@@ -143,6 +143,13 @@ class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods):
         message = build_send_request(request, fields, auto_idempotency_key=self.auto_idempotency_key)
         keyed = bool(message.idempotency_key)
         return await self._unary("Send", self.stub.Send, message, timeout, retry_deadline_exceeded=keyed, retry=keyed)
+
+    async def send_batch(self, requests: Sequence[pb.SendRequest], *, timeout: float | None = None) -> list[pb.SendResult]:
+        """As `Client.send_batch`."""
+        message = build_batch_request(requests, auto_idempotency_key=self.auto_idempotency_key)
+        keyed = all(m.idempotency_key for m in message.messages)
+        reply = await self._unary("SendBatch", self.stub.SendBatch, message, timeout, retry_deadline_exceeded=keyed, retry=keyed)
+        return list(reply.results)
 
     async def get_status(self, message_id: str, *, timeout: float | None = None) -> pb.GetStatusResponse:
         return await self._unary("GetStatus", self.stub.GetStatus, pb.GetStatusRequest(message_id=message_id), timeout)

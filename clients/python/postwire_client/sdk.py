@@ -110,6 +110,13 @@ def build_send_request(
     return request
 
 
+def build_batch_request(requests: Sequence[pb.SendRequest], *, auto_idempotency_key: bool) -> pb.SendBatchRequest:
+    """A SendBatchRequest of copies of `requests`, each keyed as build_send_request does."""
+    return pb.SendBatchRequest(
+        messages=[build_send_request(r, {}, auto_idempotency_key=auto_idempotency_key) for r in requests]
+    )
+
+
 def stream_request(
     after: str, message_ids: Sequence[str], types: Sequence[int], tags: Sequence[str], from_now: bool
 ) -> pb.StreamEventsRequest:
@@ -203,6 +210,15 @@ class Client(DomainMethods, SuppressionMethods):
         message = build_send_request(request, fields, auto_idempotency_key=self.auto_idempotency_key)
         keyed = bool(message.idempotency_key)
         return self._unary("Send", self.stub.Send, message, timeout, retry_deadline_exceeded=keyed, retry=keyed)
+
+    def send_batch(self, requests: Sequence[pb.SendRequest], *, timeout: float | None = None) -> list[pb.SendResult]:
+        """Accept up to 1,000 emails in one call: one SendResult per request, in order,
+        with `accepted` or `error` set. Retried like `send` when every request has an
+        idempotency key (each gets one unless `auto_idempotency_key` is off)."""
+        message = build_batch_request(requests, auto_idempotency_key=self.auto_idempotency_key)
+        keyed = all(m.idempotency_key for m in message.messages)
+        reply = self._unary("SendBatch", self.stub.SendBatch, message, timeout, retry_deadline_exceeded=keyed, retry=keyed)
+        return list(reply.results)
 
     def get_status(self, message_id: str, *, timeout: float | None = None) -> pb.GetStatusResponse:
         """The email's status, per-recipient statuses and events."""

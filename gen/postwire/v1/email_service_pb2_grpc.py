@@ -42,6 +42,11 @@ class EmailServiceStub:
                 request_serializer=postwire_dot_v1_dot_email__service__pb2.SendRequest.SerializeToString,
                 response_deserializer=postwire_dot_v1_dot_email__service__pb2.SendResponse.FromString,
                 _registered_method=True)
+        self.SendBatch = channel.unary_unary(
+                '/postwire.v1.EmailService/SendBatch',
+                request_serializer=postwire_dot_v1_dot_email__service__pb2.SendBatchRequest.SerializeToString,
+                response_deserializer=postwire_dot_v1_dot_email__service__pb2.SendBatchResponse.FromString,
+                _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/postwire.v1.EmailService/GetStatus',
                 request_serializer=postwire_dot_v1_dot_email__service__pb2.GetStatusRequest.SerializeToString,
@@ -68,6 +73,18 @@ class EmailServiceServicer:
     def Send(self, request, context):
         """Send accepts one email for delivery. It answers as soon as the email is
         stored and queued; delivery happens asynchronously.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendBatch(self, request, context):
+        """SendBatch accepts up to 1,000 emails in one call. Each message succeeds or
+        fails on its own: the response holds one result per message, in the
+        request's order, with the message id or the error that message alone
+        would have got. The call answers once every accepted message is stored.
+        Each message counts against the send rate limit; `idempotency_key` works
+        per message as in Send.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -103,6 +120,11 @@ def add_EmailServiceServicer_to_server(servicer, server):
                     servicer.Send,
                     request_deserializer=postwire_dot_v1_dot_email__service__pb2.SendRequest.FromString,
                     response_serializer=postwire_dot_v1_dot_email__service__pb2.SendResponse.SerializeToString,
+            ),
+            'SendBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendBatch,
+                    request_deserializer=postwire_dot_v1_dot_email__service__pb2.SendBatchRequest.FromString,
+                    response_serializer=postwire_dot_v1_dot_email__service__pb2.SendBatchResponse.SerializeToString,
             ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
@@ -150,6 +172,33 @@ class EmailService:
             '/postwire.v1.EmailService/Send',
             postwire_dot_v1_dot_email__service__pb2.SendRequest.SerializeToString,
             postwire_dot_v1_dot_email__service__pb2.SendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postwire.v1.EmailService/SendBatch',
+            postwire_dot_v1_dot_email__service__pb2.SendBatchRequest.SerializeToString,
+            postwire_dot_v1_dot_email__service__pb2.SendBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
