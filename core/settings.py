@@ -52,11 +52,8 @@ class Settings(SubmissionSettings, BaseSettings):
         description="Unary calls a server process works on at once (streams and health checks not"
         " counted); past it a call is answered UNAVAILABLE at once, so callers back off instead of queueing.",
     )
-    server_processes: int = Field(
-        1,
-        ge=1,
-        description="Server processes sharing the gRPC port (SO_REUSEPORT); one process uses about one core.",
-    )
+    server_processes: int = Field(1, ge=1, description="Server processes sharing the gRPC port (SO_REUSEPORT);"
+                                  " one process uses about one core.")
     secret_key: SecretStr = Field(
         description="Server secret for the keyed hash (HMAC-SHA256) of API keys. Required."
     )
@@ -64,6 +61,8 @@ class Settings(SubmissionSettings, BaseSettings):
         25 * 1024 * 1024, description="Largest email accepted: bodies, headers and attachments (base64)."
     )
     max_recipients: int = Field(50, description="Most recipients per email, across to, cc and bcc.")
+    send_stream_window: int = Field(1000, ge=1, le=100_000, description="Emails a SendStream call may have"
+                                    " unacknowledged; past it the server stops reading until acks go out.")
     rate_limits: bool = Field(True, description="Enforce the per-key and per-account budgets below.")
     send_per_minute: int = Field(600, description="Sends (and cancels) per minute per key, unless the key sets its own.")
     read_per_minute: int = Field(1200, description="Other calls per minute per key, unless the key sets its own.")

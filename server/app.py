@@ -130,7 +130,7 @@ class Server:
             ],
         )
         limits = send_limits(settings)
-        email_service_pb2_grpc.add_EmailServiceServicer_to_server(EmailServicer(self.service, limits), self.grpc)
+        email_service_pb2_grpc.add_EmailServiceServicer_to_server(EmailServicer(self.service, limits, settings.send_stream_window), self.grpc)
         key_service_pb2_grpc.add_KeyServiceServicer_to_server(KeyServicer(self.keys), self.grpc)
         self.webhooks = WebhookManager(
             WebhookStore(engine),

@@ -27,7 +27,7 @@ from core.errors import FieldViolation, InvalidArgument
 Deserializer = Callable[[bytes], Any]
 # Requests whose items succeed or fail one by one: the servicer checks each item for NUL,
 # so that one bad item does not refuse the others.
-CHECKED_PER_ITEM = frozenset({"postwire.v1.SendBatchRequest"})
+CHECKED_PER_ITEM = frozenset({"postwire.v1.SendBatchRequest", "postwire.v1.SendStreamRequest"})
 
 
 @dataclass(frozen=True)

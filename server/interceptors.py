@@ -99,8 +99,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return handler
-        if not handler.request_streaming:
-            handler = handler._replace(request_deserializer=safe_deserializer(handler.request_deserializer))
+        # A request stream's items arrive as Undecodable too; its servicer answers each (SendStream).
+        handler = handler._replace(request_deserializer=safe_deserializer(handler.request_deserializer))
 
         def around(behavior: Behavior, streaming: bool, details: grpc.HandlerCallDetails) -> Behavior:
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from core.keys.manager import Principal
 from core.limits.interface import Decision, Quota, RateLimiter, StreamSlots
 from server.errors import rate_limit_metadata
 from server.interceptors import Behavior, Continuation, current_principal, wrap
-from server.policy import MethodPolicy, policy_for
+from server.policy import STREAMED, MethodPolicy, policy_for
 
 STREAM_SLOT_TTL = 30.0  # a live stream refreshes its slot every half of this
 HEADERS_GRACE = 0.5  # seconds a stream may take to refuse its request before its headers go out
@@ -46,6 +47,33 @@ def budgets(principal: Principal, policy: MethodPolicy, defaults: Defaults) -> t
         (f"key:{principal.key_id}:{policy.budget}", Quota(key_limit)),
         (f"account:{principal.account_id}:{policy.budget}", Quota(account_limit)),
     )
+
+
+async def _free(count: int) -> None:
+    return None
+
+
+# A request stream whose messages each count (SendStream) is not charged when it starts:
+# its servicer charges each group of messages before storing it, through this.
+stream_charge: ContextVar[Callable[[int], Awaitable[None]]] = ContextVar("stream_charge", default=_free)
+
+
+def _charger(limiter: RateLimiter, budgets: tuple[tuple[str, Quota], ...]) -> Callable[[int], Awaitable[None]]:
+    """Charge `count` messages to the budgets, waiting while they are spent: a stream
+    slows to its rate limit instead of failing. A count above the smallest limit is
+    charged in parts (a larger cost could never be allowed)."""
+    most = min(quota.limit for _, quota in budgets)
+
+    async def charge(count: int) -> None:
+        while count > 0:
+            part = min(count, most)
+            decision = await limiter.check(budgets, part)
+            if decision.allowed:
+                count -= part
+            else:
+                await asyncio.sleep(max(decision.retry_after, 0.05))
+
+    return charge
 
 
 def _exhausted(decision: Decision, what: str) -> ResourceExhausted:
@@ -97,6 +125,11 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
                 return await behavior(request, context)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                if policy.counted == STREAMED:
+                    stream_charge.set(_charger(limiter, budgets_for(current_principal.get(), policy)))
+                    async for item in behavior(request, context):
+                        yield item
+                    return
                 principal, headers = await admit(context, request)
                 name = f"streams:{principal.key_id}"
                 limit = principal.max_streams or defaults.max_streams_per_key

@@ -24,12 +24,15 @@ from server.convert import (
 )
 from server.decoding import nul_fields
 from server.interceptors import current_principal
+from server.ratelimit import stream_charge
+from server.send_stream import send_stream
 
 
 class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
-    def __init__(self, service: EmailService, limits: SendLimits) -> None:
+    def __init__(self, service: EmailService, limits: SendLimits, stream_window: int = 1000) -> None:
         self.service = service
         self.limits = limits
+        self.stream_window = stream_window  # unacknowledged emails per SendStream
 
     def _email(self, request: pb.SendRequest, test: bool) -> tuple[EmailContent, SendOptions]:
         """The email a SendRequest asks for; InvalidArgument when it is not valid."""
@@ -57,6 +60,17 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
         )
         return content, options
 
+    def _item(self, request: pb.SendRequest, test: bool) -> tuple[EmailContent, SendOptions] | PostwireError:
+        """One email of a batch or stream, or the error that refuses it alone (the
+        decoder leaves NUL checks of these requests to this, item by item)."""
+        try:
+            nul = [FieldViolation(path, "must not contain NUL characters") for path in nul_fields(request)]
+            if nul:
+                raise InvalidArgument(nul)
+            return self._email(request, test)
+        except PostwireError as exc:
+            return exc
+
     async def Send(self, request: pb.SendRequest, context: grpc.aio.ServicerContext) -> pb.SendResponse:
         caller = current_principal.get()
         message_id, status = await self.service.send(caller.account_id, *self._email(request, caller.test))
@@ -67,17 +81,28 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
         count = len(request.messages)
         if not 1 <= count <= MAX_BATCH:
             raise InvalidArgument([FieldViolation("messages", f"1 to {MAX_BATCH} emails per call, got {count}")])
-        items: list[tuple[EmailContent, SendOptions] | PostwireError] = []
-        for message in request.messages:
-            try:
-                nul = [FieldViolation(path, "must not contain NUL characters") for path in nul_fields(message)]
-                if nul:
-                    raise InvalidArgument(nul)
-                items.append(self._email(message, caller.test))
-            except PostwireError as exc:
-                items.append(exc)
+        items = [self._item(message, caller.test) for message in request.messages]
         outcomes = await self.service.send_batch(caller.account_id, items)
         return pb.SendBatchResponse(results=[send_result(outcome) for outcome in outcomes])
+
+    async def SendStream(
+        self, requests: AsyncIterator[pb.SendStreamRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SendStreamResponse]:
+        caller = current_principal.get()
+        # Headers now: a client waits for them before writing, so that a call refused by
+        # the interceptors (a bad key, say) reaches it as its status; writes racing a
+        # refusal make grpc report "Internal error from Core" instead.
+        await context.send_initial_metadata(())
+        acks = send_stream(
+            requests,
+            parse=lambda message: self._item(message, caller.test),
+            store=lambda items: self.service.send_batch(caller.account_id, items),
+            charge=stream_charge.get(),
+            window=self.stream_window,
+            stopping=self.service.stopping,
+        )
+        async for reply in acks:
+            yield reply
 
     async def GetStatus(
         self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext

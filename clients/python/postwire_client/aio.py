@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar, Unpack
 
 import grpc
@@ -34,6 +34,7 @@ from postwire_client.retry import (
     wait_or_raise,
 )
 from postwire_client.sdk import SendFields, build_batch_request, build_send_request, stream_request
+from postwire_client.send_stream import send_stream
 from postwire_client.suppressions import AsyncSuppressionMethods
 
 log = logging.getLogger("postwire_client")
@@ -150,6 +151,15 @@ class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods):
         keyed = all(m.idempotency_key for m in message.messages)
         reply = await self._unary("SendBatch", self.stub.SendBatch, message, timeout, retry_deadline_exceeded=keyed, retry=keyed)
         return list(reply.results)
+
+    def send_stream(self, requests: AsyncIterable[pb.SendRequest] | Iterable[pb.SendRequest]
+                    ) -> AsyncIterator[pb.SendStreamResponse]:
+        """Send many emails over one SendStream call: an ack per request as soon as it is
+        stored (`sequence` is the request's position in `requests`, from 0; acks may come
+        out of order), with `accepted` or `error`. After UNAVAILABLE it reconnects and
+        resends what was not acknowledged, with the same idempotency keys, so nothing is
+        sent twice (postwire_client.send_stream)."""
+        return send_stream(self, requests)
 
     async def get_status(self, message_id: str, *, timeout: float | None = None) -> pb.GetStatusResponse:
         return await self._unary("GetStatus", self.stub.GetStatus, pb.GetStatusRequest(message_id=message_id), timeout)

@@ -1,5 +1,6 @@
-"""Many sends from the CLI: `--batch` lines to requests, and sending a list of requests
-with a bounded number in flight, ids in input order, progress on stderr."""
+"""Many sends from the CLI: `--batch` lines to requests, sent over one SendStream
+(`--count`: Sends with a bounded number in flight), ids in input order, progress on
+stderr."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from postwire_client.errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    from_send_error,
 )
 from postwire_client.progress import Progress
 from postwire_client.retry import new_idempotency_key
@@ -106,3 +108,43 @@ async def send_many(client: AsyncClient, requests: list[pb.SendRequest], concurr
         print(f"error: stopped after {fatal.code.name}; {len(requests) - progress.done} requests not sent",
               file=sys.stderr)
     return 1 if failed or fatal else 0
+
+
+async def stream_many(client: AsyncClient, requests: list[pb.SendRequest], progress: Progress,
+                      out: TextIO | None = None) -> int:
+    """Send `requests` over one SendStream (reconnecting and resending what was not
+    acknowledged, with the same keys); output as `send_many`. The server paces the stream
+    to the rate limit, so nothing here waits on it."""
+    out = out or sys.stdout
+    results: list[str | None] = [None] * len(requests)
+    done = [False] * len(requests)
+    printed = failed = 0
+
+    def flush() -> None:
+        nonlocal printed
+        while printed < len(requests) and done[printed]:
+            print(results[printed] or "", file=out, flush=True)
+            printed += 1
+
+    try:
+        async for ack in client.send_stream(requests):
+            index = ack.sequence
+            if ack.WhichOneof("result") == "accepted":
+                results[index] = ack.accepted.message_id
+                progress.advance(ok=True)
+            else:
+                failed += 1
+                progress.advance(ok=False)
+                print(f"request {index + 1}: {from_send_error(ack.error)}", file=sys.stderr)
+            done[index] = True
+            flush()
+    except PostwireError as exc:  # the whole call: a bad key, say
+        first = done.index(False)
+        print(f"request {first + 1}: {exc}", file=sys.stderr)
+        progress.advance(ok=False)
+        progress.finish()
+        print(f"error: stopped after {exc.code.name}; {len(requests) - progress.done} requests not sent",
+              file=sys.stderr)
+        return 1
+    progress.finish()
+    return 1 if failed else 0

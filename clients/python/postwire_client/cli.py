@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import json_format
 
 from postwire.v1 import event_pb2
-from postwire_client.batch import batch_requests, send_many
+from postwire_client.batch import batch_requests, send_many, stream_many
 from postwire_client.domain_commands import add_domain_commands
 from postwire_client.formatting import event_line, status_text, to_json
 from postwire_client.progress import Progress
@@ -106,6 +106,8 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with make_async_client(args) as client:
+            if args.batch:
+                return await stream_many(client, requests, progress)
             return await send_many(client, requests, args.concurrency, progress)
 
     return asyncio.run(run())
@@ -188,7 +190,7 @@ def add_commands(sub: Any) -> None:
     send.add_argument("--count", type=int, default=1, metavar="N", help="send N copies (each a separate email)")
     send.add_argument("--batch", metavar="PATH", help="one request per line (- for stdin): a JSON object of "
                       "SendRequest fields merged over the flags, or a bare recipient address")
-    send.add_argument("--concurrency", type=int, default=8, metavar="K", help="requests in flight (--count/--batch)")
+    send.add_argument("--concurrency", type=int, default=8, metavar="K", help="Sends in flight (--count; --batch uses one SendStream)")
     send.add_argument("--no-progress", action="store_true", help="no progress on stderr for --count/--batch")
     send.set_defaults(func=cmd_send)
 

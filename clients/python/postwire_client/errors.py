@@ -161,6 +161,17 @@ AlreadyExistsError = AlreadyExists
 FailedPreconditionError = FailedPrecondition
 
 
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def from_send_error(error: Any) -> PostwireError:
+    """The typed exception for one email's `SendError` (in a SendResult or a
+    SendStreamResponse), as Send would have raised it."""
+    code = _CODES.get(error.code, grpc.StatusCode.UNKNOWN)
+    violations = [(v.field, v.description) for v in error.field_violations]
+    return exception_class(code)(error.message, violations, code=code)
+
+
 def exception_class(code: grpc.StatusCode) -> type[PostwireError]:
     """The exception class for a status code (`PostwireError` for OK or anything unmapped)."""
     return _BY_CODE.get(code, PostwireError)

@@ -108,6 +108,24 @@ class SendFieldViolation(_message.Message):
     description: str
     def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
+class SendStreamRequest(_message.Message):
+    __slots__ = ("sequence", "message")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    message: SendRequest
+    def __init__(self, sequence: _Optional[int] = ..., message: _Optional[_Union[SendRequest, _Mapping]] = ...) -> None: ...
+
+class SendStreamResponse(_message.Message):
+    __slots__ = ("sequence", "accepted", "error")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    accepted: SendResponse
+    error: SendError
+    def __init__(self, sequence: _Optional[int] = ..., accepted: _Optional[_Union[SendResponse, _Mapping]] = ..., error: _Optional[_Union[SendError, _Mapping]] = ...) -> None: ...
+
 class GetStatusRequest(_message.Message):
     __slots__ = ("message_id",)
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]

@@ -47,6 +47,11 @@ class EmailServiceStub:
                 request_serializer=postwire_dot_v1_dot_email__service__pb2.SendBatchRequest.SerializeToString,
                 response_deserializer=postwire_dot_v1_dot_email__service__pb2.SendBatchResponse.FromString,
                 _registered_method=True)
+        self.SendStream = channel.stream_stream(
+                '/postwire.v1.EmailService/SendStream',
+                request_serializer=postwire_dot_v1_dot_email__service__pb2.SendStreamRequest.SerializeToString,
+                response_deserializer=postwire_dot_v1_dot_email__service__pb2.SendStreamResponse.FromString,
+                _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/postwire.v1.EmailService/GetStatus',
                 request_serializer=postwire_dot_v1_dot_email__service__pb2.GetStatusRequest.SerializeToString,
@@ -90,6 +95,22 @@ class EmailServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendStream(self, request_iterator, context):
+        """SendStream takes emails on one call and acknowledges each as soon as it is
+        stored, with the `sequence` of its request (acks may come out of order).
+        The server holds at most POSTWIRE_SEND_STREAM_WINDOW (1,000)
+        unacknowledged emails per stream and stops reading until acks go out. Each
+        email counts against the send rate limit; over it, the stream slows down
+        instead of failing. An email refused alone gets an ack with its `error`.
+        When the call ends with UNAVAILABLE (a restart), resend the emails that
+        were not acknowledged, with their idempotency keys: what was stored answers
+        with the same id. Over JSON the requests are a JSON array and the acks come
+        back as newline-delimited JSON.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStatus(self, request, context):
         """GetStatus returns an email's delivery status and its events in order.
         """
@@ -125,6 +146,11 @@ def add_EmailServiceServicer_to_server(servicer, server):
                     servicer.SendBatch,
                     request_deserializer=postwire_dot_v1_dot_email__service__pb2.SendBatchRequest.FromString,
                     response_serializer=postwire_dot_v1_dot_email__service__pb2.SendBatchResponse.SerializeToString,
+            ),
+            'SendStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SendStream,
+                    request_deserializer=postwire_dot_v1_dot_email__service__pb2.SendStreamRequest.FromString,
+                    response_serializer=postwire_dot_v1_dot_email__service__pb2.SendStreamResponse.SerializeToString,
             ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
@@ -199,6 +225,33 @@ class EmailService:
             '/postwire.v1.EmailService/SendBatch',
             postwire_dot_v1_dot_email__service__pb2.SendBatchRequest.SerializeToString,
             postwire_dot_v1_dot_email__service__pb2.SendBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/postwire.v1.EmailService/SendStream',
+            postwire_dot_v1_dot_email__service__pb2.SendStreamRequest.SerializeToString,
+            postwire_dot_v1_dot_email__service__pb2.SendStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
