@@ -1,5 +1,7 @@
-"""Bulk accept: SendBatch of N emails per call vs single Sends, same stack, same run.
-Reference in the same run: single Send with the same number of client connections.
+"""Bulk accept: SendBatch of N emails per call, one SendStream, and SendBatch as JSON
+through the real Envoy, against single Sends on the same stack in the same run: Send
+with the same calls in flight as SendBatch, and Send over one connection (32 in
+flight) as the reference for the one-connection SendStream.
 
     .venv/bin/python bench/batch.py [--size 500] [--concurrency 4] [--seconds 10]
 
@@ -50,6 +52,71 @@ async def _run(address: str, key: str, size: int, concurrency: int, seconds: flo
         return calls * (size or 1), latencies
 
 
+async def _stream(address: str, key: str, seconds: float) -> tuple[float, list[float]]:
+    """Emails acknowledged per second over one SendStream fed as fast as it reads, and
+    each email's time from write to ack."""
+    metadata = (("x-api-key", key),)
+    written: dict[int, float] = {}
+    latencies: list[float] = []
+    ready = [pb.SendStreamRequest(sequence=n, message=_request(n)) for n in range(int(seconds * 8000))]  # built ahead
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = email_service_pb2_grpc.EmailServiceStub(channel).SendStream(metadata=metadata)
+        await call.initial_metadata()
+        stop = time.perf_counter() + seconds
+
+        async def feed() -> None:
+            for request in ready:
+                if time.perf_counter() >= stop:
+                    break
+                written[request.sequence] = time.perf_counter()
+                await call.write(request)
+            await call.done_writing()
+
+        writer = asyncio.create_task(feed())
+        start = time.perf_counter()
+        async for ack in call:
+            if ack.WhichOneof("result") != "accepted":
+                raise SystemExit(f"a streamed email was refused: {ack}")
+            latencies.append((time.perf_counter() - written.pop(ack.sequence)) * 1000)
+        await writer
+        return len(latencies) / (time.perf_counter() - start), latencies
+
+
+def _json_batches(address: str, key: str, size: int, concurrency: int, seconds: float) -> tuple[float, list[float]]:
+    """SendBatch as JSON through a real Envoy, `concurrency` requests in flight."""
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from google.protobuf import json_format
+
+    from tests.support.envoy import run_envoy
+
+    body = json_format.MessageToJson(pb.SendBatchRequest(messages=[_request(n) for n in range(size)]))
+    port = int(address.rsplit(":", 1)[1])
+    latencies: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, run_envoy(port, tmp) as envoy:
+        def client() -> None:
+            with httpx.Client(base_url=envoy.base_url, timeout=60) as http:
+                while time.perf_counter() < stop:
+                    begun = time.perf_counter()
+                    reply = http.post("/v1/emails:batchSend", headers={"x-api-key": key, "content-type": "application/json"},
+                                      content=body)
+                    if reply.status_code != 200:
+                        raise SystemExit(f"JSON SendBatch answered {reply.status_code}: {reply.text[:200]}")
+                    latencies.append((time.perf_counter() - begun) * 1000)
+
+        stop = time.perf_counter() + 1.0  # warm up
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(lambda _: client(), range(concurrency)))
+        latencies.clear()
+        start = time.perf_counter()
+        stop = start + seconds
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(lambda _: client(), range(concurrency)))
+        return len(latencies) * size / (time.perf_counter() - start), latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=500, help="emails per SendBatch call")
@@ -60,16 +127,28 @@ def main() -> None:
           f"1.5 KB emails, {args.seconds:.0f} s per row, no workers")
     with bench_stack(0) as stack:
         pid = stack.pids["server"]
-        rows = {}
-        for name, size in (("Send (reference)", 0), (f"SendBatch of {args.size}", args.size)):
+        rows: dict[str, float] = {}
+
+        def row(name: str, measure) -> None:  # noqa: ANN001
             before, start = cpu_seconds(pid), time.perf_counter()
-            rate, latencies = asyncio.run(_run(stack.address, stack.key, size, args.concurrency, args.seconds))
+            rate, latencies = measure()
             used, elapsed = cpu_seconds(pid) - before, time.perf_counter() - start
-            rows[size] = rate
-            print(f"{name:22s} {rate:8.0f} emails/s  per call {quantiles(latencies)}; "
+            rows[name] = rate
+            print(f"{name:28s} {rate:8.0f} emails/s  per call {quantiles(latencies)}; "
                   f"server {used / (rate * elapsed) * 1e6:5.0f} µs CPU per email")
-        print(f"ratio SendBatch/Send: {rows[args.size] / rows[0]:.2f}   "
-              f"vs django-post_office send_many on this box (7,701/s, issue 19): {rows[args.size] / 7701:.2f}")
+
+        address, key, size, seconds = stack.address, stack.key, args.size, args.seconds
+        row(f"Send, {args.concurrency} in flight", lambda: asyncio.run(_run(address, key, 0, args.concurrency, seconds)))
+        row("Send, 1 connection, 32 in flight", lambda: asyncio.run(_run(address, key, 0, 32, seconds)))
+        row(f"SendBatch of {size}", lambda: asyncio.run(_run(address, key, size, args.concurrency, seconds)))
+        row("SendStream, 1 stream", lambda: asyncio.run(_stream(address, key, seconds)))
+        row(f"SendBatch of {size}, JSON/Envoy", lambda: _json_batches(address, key, size, args.concurrency, seconds))
+        batch, stream = rows[f"SendBatch of {size}"], rows["SendStream, 1 stream"]
+        print(f"ratio SendBatch/Send (same calls in flight): {batch / rows[f'Send, {args.concurrency} in flight']:.2f}   "
+              f"SendStream/Send (one connection): {stream / rows['Send, 1 connection, 32 in flight']:.2f}   "
+              f"SendStream/SendBatch: {stream / batch:.2f}")
+        print(f"JSON through Envoy / gRPC SendBatch: {rows[f'SendBatch of {size}, JSON/Envoy'] / batch:.2f}   "
+              f"SendBatch vs django-post_office send_many on this box (7,701/s, issue 19): {batch / 7701:.2f}")
 
 
 if __name__ == "__main__":

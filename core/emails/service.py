@@ -115,6 +115,7 @@ class EmailService:
         self.events_retention = events_retention
         self.stopping = asyncio.Event()
         self.published = PublishedMarks(store)
+        self._announcing: set[asyncio.Future[object]] = set()  # batches' publishes after their answer
         # One transaction at a time: each carries every Send that arrived while the
         # previous one committed, which costs far less CPU than many small ones.
         self.accepts: GroupCommit[tuple[int, NewEmail], Accepted] = GroupCommit(store.accept_many, parallel=1)
@@ -169,9 +170,13 @@ class EmailService:
             stored = await self.store.accept_many([(account_id, new) for _, new in todo])
         for (index, _), outcome in zip(todo, stored):
             results[index] = outcome if isinstance(outcome, Exception) else (outcome.message_id, outcome.status)
-        await asyncio.gather(
+        # Committed: the answer need not wait for the publishes (best effort, the scheduler
+        # covers them), so a stream's next group is stored while these go out.
+        announcing = asyncio.ensure_future(asyncio.gather(
             *(self._announce_new(outcome, new) for (_, new), outcome in zip(todo, stored) if isinstance(outcome, Accepted))
-        )
+        ))
+        self._announcing.add(announcing)
+        announcing.add_done_callback(self._announcing.discard)
         return results
 
     async def _prepare(self, account_id: int, content: EmailContent, options: SendOptions, now: datetime) -> NewEmail:
@@ -251,6 +256,8 @@ class EmailService:
         return await start_position(self, account_id, after, from_now)
 
     async def close(self) -> None:
+        if self._announcing:  # a batch's publishes still going out: give them their timeout
+            await asyncio.wait(self._announcing, timeout=self.publish_timeout)
         await self.published.flush()
 
     def shut_down(self) -> None:

@@ -168,3 +168,29 @@ def test_send_stream_as_json_through_envoy(stack: Stack, tmp_path: Path) -> None
     with stack.client() as client:
         assert wait_status(client, acks["1"]["accepted"]["message_id"], {SENT}).status == SENT
     assert time.monotonic() < deadline
+
+
+def test_a_client_that_disconnects_and_resends_with_the_same_keys_gets_the_same_ids(stack: Stack) -> None:
+    key, tag = fresh_key(stack), secrets.token_hex(4)
+    requests = [message(f"d{n}-{tag}@example.com", subject=f"disconnect {tag}", idempotency_key=f"{tag}-{n}")
+                for n in range(200)]
+
+    async def first_half() -> dict[int, str]:
+        got: dict[int, str] = {}
+        async with grpc.aio.insecure_channel(stack.address) as channel:
+            call = email_service_pb2_grpc.EmailServiceStub(channel).SendStream(metadata=(("x-api-key", key),))
+            for n, request in enumerate(requests):
+                await call.write(pb.SendStreamRequest(sequence=n, message=request))
+            async for ack in call:
+                got[ack.sequence] = ack.accepted.message_id
+                if len(got) == 50:
+                    call.cancel()  # gone without a word: the rest may or may not be stored
+                    break
+        return got
+
+    early = asyncio.run(first_half())
+    acks = asyncio.run(_collect(stack.address, key, requests))
+    ids = {a.sequence: a.accepted.message_id for a in acks}
+    assert sorted(ids) == list(range(200)) and len(set(ids.values())) == 200
+    assert all(ids[n] == message_id for n, message_id in early.items())
+    assert count_emails(stack, f"disconnect {tag}") == 200
