@@ -195,6 +195,17 @@ class Publisher:
         else:  # the stub broker (embedded mode) or another blocking broker
             await asyncio.to_thread(self.publish_sync, email_id)
 
+    async def publish_many(self, email_ids: Sequence[int]) -> None:
+        """Publish the ids of one batch (SendBatch, a SendStream group) together: messages
+        of up to MAX_BATCH ids, confirmed concurrently."""
+        if self.confirmed is None or self.actor != DELIVER_ACTOR:
+            for email_id in email_ids:
+                await self.publish(email_id)
+            return
+        options = context.message_options()
+        chunks = [email_ids[i : i + self.MAX_BATCH] for i in range(0, len(email_ids), self.MAX_BATCH)]
+        await asyncio.gather(*(self._publish_many([(e, options) for e in chunk]) for chunk in chunks))
+
     async def _publish_many(self, items: Sequence[tuple[int, dict[str, str]]]) -> list[None]:
         """One confirmed message for the batch: the id alone, with its request's
         options, or the list of ids (a batch carries no one request's context)."""

@@ -152,18 +152,12 @@ class EmailService:
         now = utcnow()
         results: list[Any] = list(items)  # the errors stay; every other item is replaced below
         valid = [index for index, item in enumerate(items) if not isinstance(item, PostwireError)]
-        prepared = await asyncio.gather(
-            *(self._prepare(account_id, *items[index], now) for index in valid),  # type: ignore[misc]
-            return_exceptions=True,
-        )
         todo: list[tuple[int, NewEmail]] = []
-        for index, new in zip(valid, prepared):
-            if isinstance(new, PostwireError):
-                results[index] = new
-            elif isinstance(new, BaseException):
-                raise new
-            else:
-                todo.append((index, new))
+        for index in valid:  # one after the other: the awaits are cache hits, tasks would cost more
+            try:
+                todo.append((index, await self._prepare(account_id, *items[index], now)))  # type: ignore[misc]
+            except PostwireError as exc:
+                results[index] = exc
         if not todo:
             return results
         async with database_errors_as_unavailable():
@@ -172,11 +166,15 @@ class EmailService:
             results[index] = outcome if isinstance(outcome, Exception) else (outcome.message_id, outcome.status)
         # Committed: the answer need not wait for the publishes (best effort, the scheduler
         # covers them), so a stream's next group is stored while these go out.
-        announcing = asyncio.ensure_future(asyncio.gather(
-            *(self._announce_new(outcome, new) for (_, new), outcome in zip(todo, stored) if isinstance(outcome, Accepted))
-        ))
-        self._announcing.add(announcing)
-        announcing.add_done_callback(self._announcing.discard)
+        due = [o for (_, new), o in zip(todo, stored) if isinstance(o, Accepted) and not o.replayed
+               and new.status is Status.QUEUED]
+        if due:
+            announcing = asyncio.ensure_future(best_effort(
+                lambda: self._publish_batch([o.email_id for o in due]),
+                what=f"publishing {len(due)} emails of a batch", timeout=self.publish_timeout,
+            ))
+            self._announcing.add(announcing)
+            announcing.add_done_callback(self._announcing.discard)
         return results
 
     async def _prepare(self, account_id: int, content: EmailContent, options: SendOptions, now: datetime) -> NewEmail:
@@ -217,6 +215,11 @@ class EmailService:
     async def _publish(self, email_id: int) -> None:
         await self.publisher.publish(email_id)
         self.published.add(email_id)  # recorded in batches, off the request path
+
+    async def _publish_batch(self, email_ids: list[int]) -> None:
+        await self.publisher.publish_many(email_ids)
+        for email_id in email_ids:
+            self.published.add(email_id)
 
     async def get_status(self, account_id: int, message_id: str) -> EmailRecord:
         if not message_id:
