@@ -9,15 +9,18 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 _UNIFORM = 4 * len(_ALPHABET)  # bytes below this map evenly onto the alphabet (248 of 256)
+_TO_CHAR = bytes(ord(_ALPHABET[b % len(_ALPHABET)]) if b < _UNIFORM else 0 for b in range(256))
+_REJECTED = bytes(range(_UNIFORM, 256))
 
 
 def random_token(length: int) -> str:
     """A random base62 string of the given length (about 5.95 bits a character), from
-    one read of the system's random source (not one per character)."""
-    chars: list[str] = []
+    one read of the system's random source (not one per character); bytes past the
+    last whole multiple of 62 are dropped, so every character is equally likely."""
+    chars = b""
     while len(chars) < length:
-        chars += [_ALPHABET[b % len(_ALPHABET)] for b in secrets.token_bytes(length + 4) if b < _UNIFORM]
-    return "".join(chars[:length])
+        chars += secrets.token_bytes(length + 4).translate(_TO_CHAR, _REJECTED)
+    return chars[:length].decode("ascii")
 
 
 def new_message_id() -> str:

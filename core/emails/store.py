@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, tuple_, update
+from sqlalchemy import Table, delete, insert, select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -24,6 +24,12 @@ from core.storage.db import email_tags, emails, idempotency_keys
 from core.times import utcnow
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# Untouched since acceptance: a row a worker claimed and gave back (a busy domain) is
+# QUEUED and unpublished too, and must stay so (see Store.mark_published).
+_MARK_PUBLISHED = text(
+    "UPDATE emails SET published_at = :now WHERE id = ANY(CAST(:ids AS bigint[])) AND status = :queued"
+    " AND published_at IS NULL AND updated_at = created_at"
+)
 
 
 @dataclass(frozen=True)
@@ -231,14 +237,15 @@ class Store:
         published_at for the scheduler) must not be marked, or it would never be
         published again."""
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # one prepared statement whatever the count
+                await conn.execute(_MARK_PUBLISHED, {"ids": list(email_ids), "queued": Status.QUEUED.value, "now": utcnow()})
+                return
             await conn.execute(
                 update(emails)
                 .where(
                     emails.c.id.in_(list(email_ids)),
                     emails.c.status == Status.QUEUED.value,
                     emails.c.published_at.is_(None),
-                    # Untouched since acceptance: a row a worker claimed and gave back
-                    # (a busy domain) is QUEUED and unpublished too, and must stay so.
                     emails.c.updated_at == emails.c.created_at,
                 )
                 .values(published_at=utcnow())

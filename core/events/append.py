@@ -3,6 +3,7 @@ the metrics when it commits, and each account's streams woken (NOTIFY)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -27,10 +28,27 @@ async def append_events(conn: AsyncConnection, new: Sequence[tuple[int, int, New
     metrics when the transaction commits, and wake each account's streams (NOTIFY)."""
     if not new:
         return
-    await conn.execute(insert(events), [event_row(account_id, email_id, e, now) for account_id, email_id, e in new])
+    rows = [event_row(account_id, email_id, e, now) for account_id, email_id, e in new]
+    if conn.dialect.name == "postgresql":  # one fixed statement, as core.emails.insert_rows
+        for row in rows:
+            del row["occurred_at"]
+        await conn.exec_driver_sql(_RECORDSET_INSERT, {"rows": json.dumps(rows), "now": now})
+    else:
+        await conn.execute(insert(events), rows)
     metrics.note_events(conn, [e for _, _, e in new])
     for account_id in sorted({account_id for account_id, _, _ in new}):
         await event_log.notify(conn, account_id)
+
+
+_COLUMNS = (("account_id", "bigint"), ("email_id", "bigint"), ("type", "text"), ("smtp_code", "integer"),
+            ("smtp_message", "text"), ("detail", "text"), ("recipient", "text"))
+_NAMES = ", ".join(name for name, _ in _COLUMNS)
+# The rows' order is kept (ORDINALITY): event ids follow the order they were appended in.
+_RECORDSET_INSERT = (
+    f"INSERT INTO events ({_NAMES}, occurred_at) SELECT {_NAMES}, %(now)s "
+    f"FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS ({', '.join(f'{n} {t}' for n, t in _COLUMNS)})) "
+    f"WITH ORDINALITY AS r({_NAMES}, n) ORDER BY n"
+)
 
 
 def event_row(account_id: int, email_id: int, e: NewEvent, now: datetime) -> dict[str, Any]:

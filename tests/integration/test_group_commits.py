@@ -137,3 +137,16 @@ async def test_attempts_recorded_together_only_count_while_the_claim_is_theirs(e
     recorded = await asyncio.gather(*(store.finish_attempt(c, sent(c)) for c in claims))  # type: ignore[arg-type]
     assert recorded == [True, True, False]
     assert await _count(engine, emails, status=Status.SENT.value) == 2
+
+
+async def test_mark_published_marks_only_queued_rows_no_worker_has_touched(engine: AsyncEngine) -> None:
+    account_id = await _account(engine)
+    store = Store(engine)
+    untouched, claimed, scheduled = (await store.accept_many([(account_id, _email()) for _ in range(3)]))
+    async with engine.begin() as conn:  # a worker took one and gave it back; one is scheduled
+        await conn.execute(emails.update().where(emails.c.id == claimed.email_id).values(updated_at=utcnow() + timedelta(seconds=1)))
+        await conn.execute(emails.update().where(emails.c.id == scheduled.email_id).values(status=Status.SCHEDULED.value))
+    await store.mark_published([untouched.email_id, claimed.email_id, scheduled.email_id, 10**12])
+    async with engine.connect() as conn:
+        published = {r.id for r in await conn.execute(select(emails.c.id).where(emails.c.published_at.is_not(None)))}
+    assert published == {untouched.email_id}
