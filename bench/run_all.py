@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 RUNS = [
     ("Accept path (Send over gRPC vs bare echo)", ["accept.py", "--seconds", "10", "--concurrency", "64", "--rates", "200,500,1000", "--processes", "2"]),
     ("Bulk accept (SendBatch vs single Send)", ["batch.py", "--size", "500", "--concurrency", "4", "--seconds", "10"]),
+    ("A 100,000-email SendStream drains (ledger)", ["stream_drain.py", "-n", "100000"]),
     ("Delivery (to smtp-sink vs smtp-source)", ["deliver.py", "-n", "20000", "--rates", "100,200", "--seconds", "10"]),
     ("Event lag (stream subscriber under load vs idle)", ["stream.py", "--rate", "170", "--seconds", "15"]),
     ("Auth and rate limiting cost", ["auth.py", "-n", "3000"]),

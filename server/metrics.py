@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -35,6 +35,22 @@ HANDLING = metric(
     ["grpc_service", "grpc_method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+BULK_EMAILS = metric(
+    Counter,
+    "postwire_bulk_emails_total",
+    "Emails of SendBatch and SendStream calls, by method and outcome (accepted, or refused alone).",
+    ["grpc_method", "outcome"],
+)
+
+
+def count_bulk(method: str, outcomes: Sequence[object]) -> None:
+    refused = sum(1 for outcome in outcomes if isinstance(outcome, Exception))
+    if refused:
+        BULK_EMAILS.labels(method, "refused").inc(refused)
+    if len(outcomes) > refused:
+        BULK_EMAILS.labels(method, "accepted").inc(len(outcomes) - refused)
+
+
 STREAMS_OPEN = metric(
     Gauge,
     "postwire_grpc_server_streams_open",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
 from core.emails.content import EmailContent
+from core.emails.model import Status
 from core.emails.service import MAX_BATCH, EmailService, Heartbeat, SendOptions
 from core.emails.validation import SendLimits, validate_send
 from core.errors import FieldViolation, InvalidArgument, PostwireError
@@ -24,6 +26,7 @@ from server.convert import (
 )
 from server.decoding import nul_fields
 from server.interceptors import current_principal
+from server.metrics import count_bulk
 from server.ratelimit import stream_charge
 from server.send_stream import send_stream
 
@@ -71,6 +74,11 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
         except PostwireError as exc:
             return exc
 
+    async def _store(self, method: str, account_id: int, items: list[Any]) -> list[tuple[str, Status] | Exception]:
+        outcomes = await self.service.send_batch(account_id, items)
+        count_bulk(method, outcomes)
+        return outcomes
+
     async def Send(self, request: pb.SendRequest, context: grpc.aio.ServicerContext) -> pb.SendResponse:
         caller = current_principal.get()
         message_id, status = await self.service.send(caller.account_id, *self._email(request, caller.test))
@@ -82,7 +90,7 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
         if not 1 <= count <= MAX_BATCH:
             raise InvalidArgument([FieldViolation("messages", f"1 to {MAX_BATCH} emails per call, got {count}")])
         items = [self._item(message, caller.test) for message in request.messages]
-        outcomes = await self.service.send_batch(caller.account_id, items)
+        outcomes = await self._store("SendBatch", caller.account_id, items)
         return pb.SendBatchResponse(results=[send_result(outcome) for outcome in outcomes])
 
     async def SendStream(
@@ -96,7 +104,7 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
         acks = send_stream(
             requests,
             parse=lambda message: self._item(message, caller.test),
-            store=lambda items: self.service.send_batch(caller.account_id, items),
+            store=lambda items: self._store("SendStream", caller.account_id, items),
             charge=stream_charge.get(),
             window=self.stream_window,
             stopping=self.service.stopping,

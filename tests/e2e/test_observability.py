@@ -8,6 +8,7 @@ transient failures retried only after a minute, so deferred emails stay deferred
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import secrets
@@ -24,7 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc
-from postwire_client import Client, InvalidArgumentError
+from postwire_client import AsyncClient, Client, InvalidArgumentError
 from tests.e2e.test_full_stack import send_simple, wait_status
 from tests.support.ports import free_ports
 from tests.support.processes import Process, run, running_stack
@@ -161,6 +162,28 @@ def test_server_counts_rpcs_by_method_and_status_code_with_latency(obs: ObsStack
     with Client(obs.address, "pw_live_" + "x" * 40) as stranger, pytest.raises(Exception):
         stranger.get_status("msg_nothing")
     eventually(lambda: value(scrape(obs.server_metrics), name, grpc_method="GetStatus", grpc_code="UNAUTHENTICATED") >= 1)
+
+
+def test_batch_and_stream_emails_are_counted_by_method_and_outcome(obs: ObsStack) -> None:
+    name = "postwire_bulk_emails_total"
+    before = scrape(obs.server_metrics)
+    good = email_service_pb2.SendRequest(from_address="a@example.com", to=["bulk@example.com"], subject="s", text_body="t")
+    bad = email_service_pb2.SendRequest(from_address="a@example.com", to=["nobody"], subject="s", text_body="t")
+
+    async def stream() -> None:
+        async with AsyncClient(obs.address, obs.key) as client:
+            assert len([ack async for ack in client.send_stream([good, good, bad])]) == 3
+
+    with obs.client() as client:
+        client.send_batch([good, bad, bad])
+    asyncio.run(stream())
+    after = scrape(obs.server_metrics)
+
+    def moved(method: str, outcome: str) -> float:
+        return value(after, name, grpc_method=method, outcome=outcome) - value(before, name, grpc_method=method, outcome=outcome)
+
+    assert (moved("SendBatch", "accepted"), moved("SendBatch", "refused")) == (1, 2)
+    assert (moved("SendStream", "accepted"), moved("SendStream", "refused")) == (2, 1)
 
 
 def test_transitions_and_delivery_attempts_are_counted_by_outcome_and_reply_class(obs: ObsStack) -> None:
