@@ -113,7 +113,15 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
 
         async def admit(context: grpc.aio.ServicerContext, request: Any) -> tuple[Principal, Metadata]:
             principal = current_principal.get()
-            decision = await limiter.check(budgets_for(principal, policy), policy.cost(request))
+            budgets, cost = budgets_for(principal, policy), policy.cost(request)
+            if cost > 1 and (too_small := [(name, q) for name, q in budgets if q.limit < cost]):
+                name, quota = too_small[0]
+                raise ResourceExhausted(  # waiting would never help: say what would
+                    f"this call counts {cost} emails, more than the {policy.budget} budget of "
+                    f"{name.split(':')[0]} allows per minute ({quota.limit}); send fewer per call or raise the limit",
+                    budget=name, limit=quota.limit, remaining=0, retry_after=quota.period, reset_after=quota.period,
+                )
+            decision = await limiter.check(budgets, cost)
             if not decision.allowed:
                 raise _exhausted(decision, f"{policy.budget} budget of {decision.budget.split(':')[0]}")
             return principal, rate_limit_metadata(decision.limit, decision.remaining, decision.reset_after)

@@ -103,6 +103,15 @@ def test_the_rate_limit_counts_messages_not_calls(stack: Stack) -> None:
         assert len(client.send_batch([message("rl-last@example.com"), message("rl-last2@example.com")])) == 2
 
 
+def test_a_batch_larger_than_the_keys_limit_says_so_instead_of_retry_later(stack: Stack) -> None:
+    key = create_key(stack, "account-a", "--kind", "test", "--send-per-minute", "5")
+    with Client(stack.address, key) as client:
+        with pytest.raises(ResourceExhaustedError) as raised:
+            client.send_batch([message(f"big{n}@example.com") for n in range(6)])
+        assert "counts 6 emails, more than the send budget of key allows per minute (5)" in raised.value.message
+        assert len(client.send_batch([message(f"fits{n}@example.com") for n in range(5)])) == 5
+
+
 def test_send_batch_as_json_through_envoy(stack: Stack, tmp_path: Path) -> None:
     port = int(stack.address.rsplit(":", 1)[1])
     with run_envoy(port, tmp_path) as envoy, httpx.Client(base_url=envoy.base_url, timeout=10) as http:
