@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -99,11 +100,14 @@ def status_response(record: EmailRecord) -> email_service_pb2.GetStatusResponse:
 
 def send_result(outcome: tuple[str, Status] | Exception) -> email_service_pb2.SendResult:
     """One SendBatch result: the accepted email, or the error that refused it."""
+    return email_service_pb2.SendResult(**send_outcome(outcome))
+
+
+def send_outcome(outcome: tuple[str, Status] | Exception) -> dict[str, Any]:
+    """The `accepted` or `error` field of a SendResult or SendStreamResponse."""
     if isinstance(outcome, Exception):
         if not isinstance(outcome, PostwireError):
-            log.error("a SendBatch message could not be stored", exc_info=outcome)
-        return email_service_pb2.SendResult(error=send_error(outcome))
+            log.error("a bulk-sent email could not be stored", exc_info=outcome)
+        return {"error": send_error(outcome)}
     message_id, status = outcome
-    return email_service_pb2.SendResult(
-        accepted=email_service_pb2.SendResponse(message_id=message_id, status=status_to_proto(status))  # type: ignore[arg-type]
-    )
+    return {"accepted": email_service_pb2.SendResponse(message_id=message_id, status=status_to_proto(status))}  # type: ignore[arg-type]

@@ -7,8 +7,6 @@ from typing import Any
 
 from core.emails.service import MAX_BATCH
 
-STREAMED = "*stream*"  # `counted` of a request stream: each message counts, charged by the servicer
-
 
 @dataclass(frozen=True)
 class MethodPolicy:
@@ -16,9 +14,10 @@ class MethodPolicy:
     budget: str  # "send" or "read"
     counted: str = ""  # a repeated field whose items each count against the budget (else 1 per call)
     most: int = 0  # the most items a call may have; a call over it costs 1 (the servicer refuses it)
+    streamed: bool = False  # a request stream whose messages each count, charged by its servicer
 
     def cost(self, request: Any) -> int:
-        if not self.counted or self.counted == STREAMED:
+        if not self.counted:
             return 1
         items = len(getattr(request, self.counted, ()))
         return items if 1 <= items <= self.most else 1
@@ -35,7 +34,7 @@ ANONYMOUS_METHODS = frozenset({
 POLICIES = {
     "/postwire.v1.EmailService/Send": MethodPolicy("send", "send"),
     "/postwire.v1.EmailService/SendBatch": MethodPolicy("send", "send", counted="messages", most=MAX_BATCH),
-    "/postwire.v1.EmailService/SendStream": MethodPolicy("send", "send", counted=STREAMED),
+    "/postwire.v1.EmailService/SendStream": MethodPolicy("send", "send", streamed=True),
     "/postwire.v1.EmailService/CancelScheduled": MethodPolicy("send", "send"),
     "/postwire.v1.EmailService/GetStatus": MethodPolicy("read", "read"),
     "/postwire.v1.EmailService/StreamEvents": MethodPolicy("events", "read"),

@@ -17,7 +17,7 @@ from core.keys.manager import Principal
 from core.limits.interface import Decision, Quota, RateLimiter, StreamSlots
 from server.errors import rate_limit_metadata
 from server.interceptors import Behavior, Continuation, current_principal, wrap
-from server.policy import STREAMED, MethodPolicy, policy_for
+from server.policy import MethodPolicy, policy_for
 
 STREAM_SLOT_TTL = 30.0  # a live stream refreshes its slot every half of this
 HEADERS_GRACE = 0.5  # seconds a stream may take to refuse its request before its headers go out
@@ -133,7 +133,7 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
                 return await behavior(request, context)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                if policy.counted == STREAMED:
+                if policy.streamed:
                     stream_charge.set(_charger(limiter, budgets_for(current_principal.get(), policy)))
                     async for item in behavior(request, context):
                         yield item

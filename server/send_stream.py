@@ -28,7 +28,7 @@ from core.emails.model import Status
 from core.emails.service import MAX_BATCH, SendOptions
 from core.errors import FieldViolation, InvalidArgument, PostwireError, Unavailable
 from postwire.v1 import email_service_pb2 as pb
-from server.convert import send_result
+from server.convert import send_outcome
 from server.decoding import Undecodable
 
 Item = tuple[EmailContent, SendOptions] | PostwireError
@@ -38,10 +38,7 @@ _END = object()
 
 
 def ack(sequence: int, outcome: tuple[str, Status] | Exception) -> pb.SendStreamResponse:
-    result = send_result(outcome)
-    if result.HasField("accepted"):
-        return pb.SendStreamResponse(sequence=sequence, accepted=result.accepted)
-    return pb.SendStreamResponse(sequence=sequence, error=result.error)
+    return pb.SendStreamResponse(sequence=sequence, **send_outcome(outcome))
 
 
 async def send_stream(

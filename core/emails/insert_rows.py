@@ -1,12 +1,7 @@
-"""The accept path's INSERT of many emails in one statement.
-
-On PostgreSQL the rows travel as one JSON document read by `json_to_recordset`, so the
-SQL text is the same for every batch: psycopg parses it once (and prepares it on the
-server after a few uses), and the one parameter is dumped by the C JSON encoder (arrays,
-one per column, cost as much again in psycopg's Python array quoting). A multi-row VALUES list is new text for every batch size, compiled by
-SQLAlchemy and parsed by psycopg each time: about a tenth of the server's CPU per Send
-(py-spy, bench/cpu.py). Elsewhere (SQLite, the embedded default) SQLAlchemy's
-executemany with RETURNING.
+"""The accept path's INSERT of many emails in one statement: on PostgreSQL one fixed
+statement whatever the batch size (core.storage.recordset; the multi-row VALUES list it
+replaced cost about a tenth of the server's CPU per Send, py-spy on bench/cpu.py),
+elsewhere (SQLite, the embedded default) SQLAlchemy's executemany with RETURNING.
 """
 
 from __future__ import annotations
@@ -21,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.storage import commit_outcome
 from core.storage.db import emails
+from core.storage.recordset import recordset_insert
 
 # Columns that differ per row, with their PostgreSQL types.
 _PER_ROW = (
@@ -29,12 +25,9 @@ _PER_ROW = (
     ("recipients", "json"), ("test_mode", "boolean"),
 )
 _TIMES = frozenset(name for name, kind in _PER_ROW if kind == "timestamptz")
-_COLUMNS = ", ".join(name for name, _ in _PER_ROW)
-RECORDSET_INSERT = (
-    f"INSERT INTO emails ({_COLUMNS}, attempts, last_error, created_at, updated_at) "
-    f"SELECT {_COLUMNS}, 0, '', %(now)s, %(now)s "
-    f"FROM json_to_recordset(%(rows)s::json) AS r({', '.join(f'{name} {kind}' for name, kind in _PER_ROW)}) "
-    "RETURNING id, public_id, pg_current_xact_id()::text"
+RECORDSET_INSERT = recordset_insert(
+    "emails", _PER_ROW, fixed=(("attempts", "0"), ("last_error", "''"), ("created_at", "%(now)s"), ("updated_at", "%(now)s")),
+    returning=f"id, public_id, {commit_outcome.PG_XID}",
 )
 
 

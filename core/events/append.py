@@ -15,6 +15,7 @@ from core.emails.model import NewEvent
 from core.events import log as event_log
 from core.observability import metrics
 from core.storage.db import events
+from core.storage.recordset import recordset_insert
 
 
 async def add_events(
@@ -29,7 +30,7 @@ async def append_events(conn: AsyncConnection, new: Sequence[tuple[int, int, New
     if not new:
         return
     rows = [event_row(account_id, email_id, e, now) for account_id, email_id, e in new]
-    if conn.dialect.name == "postgresql":  # one fixed statement, as core.emails.insert_rows
+    if conn.dialect.name == "postgresql":  # one fixed statement (core.storage.recordset)
         for row in rows:
             del row["occurred_at"]
         await conn.exec_driver_sql(_RECORDSET_INSERT, {"rows": json.dumps(rows), "now": now})
@@ -42,13 +43,7 @@ async def append_events(conn: AsyncConnection, new: Sequence[tuple[int, int, New
 
 _COLUMNS = (("account_id", "bigint"), ("email_id", "bigint"), ("type", "text"), ("smtp_code", "integer"),
             ("smtp_message", "text"), ("detail", "text"), ("recipient", "text"))
-_NAMES = ", ".join(name for name, _ in _COLUMNS)
-# The rows' order is kept (ORDINALITY): event ids follow the order they were appended in.
-_RECORDSET_INSERT = (
-    f"INSERT INTO events ({_NAMES}, occurred_at) SELECT {_NAMES}, %(now)s "
-    f"FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS ({', '.join(f'{n} {t}' for n, t in _COLUMNS)})) "
-    f"WITH ORDINALITY AS r({_NAMES}, n) ORDER BY n"
-)
+_RECORDSET_INSERT = recordset_insert("events", _COLUMNS, fixed=(("occurred_at", "%(now)s"),))  # ids in append order
 
 
 def event_row(account_id: int, email_id: int, e: NewEvent, now: datetime) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Text, cast, func, literal_column, text
+from sqlalchemy import ColumnElement, literal_column, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,13 +30,16 @@ PATIENCE = 5.0  # seconds to wait for the database to say what became of the COM
 POLL = 0.2
 
 
+PG_XID = "pg_current_xact_id()::text"  # the writing transaction's id, in SQL
+
+
 def xid_column(conn: AsyncConnection) -> ColumnElement[str]:
     """The writing transaction's id as a column to add to a RETURNING clause (so it
     costs no round trip of its own): PostgreSQL's xid as text, or "" on SQLite, where
     a failed COMMIT is known not to have committed."""
     if conn.dialect.name != "postgresql":
         return literal_column("''")
-    return cast(func.pg_current_xact_id(), Text)
+    return literal_column(PG_XID)
 
 
 async def status(engine: AsyncEngine, xid: str) -> str | None:

@@ -11,7 +11,7 @@ import grpc
 import httpx
 import pytest
 
-from postwire.v1 import email_pb2
+from postwire.v1 import email_pb2, email_service_pb2_grpc
 from postwire.v1 import email_service_pb2 as pb
 from postwire_client import Client, InvalidArgumentError, NotFoundError
 from postwire_client.errors import ResourceExhausted as ResourceExhaustedError
@@ -81,17 +81,11 @@ def test_a_call_without_messages_or_over_the_limit_is_invalid(stack: Stack) -> N
 def test_a_request_over_the_size_bound_is_refused_before_anything_is_stored(stack: Stack) -> None:
     huge = [message(text_body="x" * (21 * 1024 * 1024)), message(text_body="y" * (21 * 1024 * 1024))]
     channel = grpc.insecure_channel(stack.address, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)])
-    stub = pb_stub(channel)
+    stub = email_service_pb2_grpc.EmailServiceStub(channel)
     with pytest.raises(grpc.RpcError) as raised:
         stub.SendBatch(pb.SendBatchRequest(messages=huge), metadata=(("x-api-key", stack.key_a),), timeout=30)
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     channel.close()
-
-
-def pb_stub(channel: grpc.Channel):  # noqa: ANN201
-    from postwire.v1 import email_service_pb2_grpc
-
-    return email_service_pb2_grpc.EmailServiceStub(channel)
 
 
 def test_the_rate_limit_counts_messages_not_calls(stack: Stack) -> None:
