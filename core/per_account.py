@@ -25,6 +25,12 @@ class PerAccount(Generic[T]):
         self._entries: dict[int, tuple[float, datetime, T]] = {}  # expiry (monotonic), loaded at, value
         self._loading: dict[int, tuple[datetime, asyncio.Task[T]]] = {}  # started at, the load
 
+    def fresh(self, account_id: int) -> tuple[T] | None:
+        """(value,) when a cached value has not expired, else None: the hit path without
+        a coroutine, for callers that check every email of a batch."""
+        entry = self._entries.get(account_id)
+        return (entry[2],) if entry is not None and entry[0] > time.monotonic() else None
+
     async def get(self, account_id: int, *, as_of: datetime | None = None) -> T:
         """The cached value, unless it expired or was read before `as_of`."""
         entry = self._entries.get(account_id)

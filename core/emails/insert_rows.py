@@ -6,7 +6,6 @@ elsewhere (SQLite, the embedded default) SQLAlchemy's executemany with RETURNING
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.storage import commit_outcome
 from core.storage.db import emails
-from core.storage.recordset import recordset_insert
+from core.storage.recordset import recordset_insert, rows_json
 
 # Columns that differ per row, with their PostgreSQL types.
 _PER_ROW = (
@@ -24,15 +23,10 @@ _PER_ROW = (
     ("next_attempt_at", "timestamptz"), ("send_at", "timestamptz"), ("expires_at", "timestamptz"),
     ("recipients", "json"), ("test_mode", "boolean"),
 )
-_TIMES = frozenset(name for name, kind in _PER_ROW if kind == "timestamptz")
 RECORDSET_INSERT = recordset_insert(
     "emails", _PER_ROW, fixed=(("attempts", "0"), ("last_error", "''"), ("created_at", "%(now)s"), ("updated_at", "%(now)s")),
     returning=f"id, public_id, {commit_outcome.PG_XID}",
 )
-
-
-def _json_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: (row[name].isoformat() if name in _TIMES and row[name] is not None else row[name]) for name, _ in _PER_ROW}
 
 
 async def insert_emails(conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: datetime) -> tuple[list[int], str]:
@@ -42,7 +36,7 @@ async def insert_emails(conn: AsyncConnection, rows: Sequence[dict[str, Any]], n
     if not rows:
         return [], ""
     if conn.dialect.name == "postgresql":
-        params = {"rows": json.dumps([_json_row(row) for row in rows]), "now": now}
+        params = {"rows": rows_json(rows), "now": now}
         result = await conn.exec_driver_sql(RECORDSET_INSERT, params)
         by_public_id = {public_id: (int(email_id), xid) for email_id, public_id, xid in result.all()}
         ids = [by_public_id[row["public_id"]][0] for row in rows]

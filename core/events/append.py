@@ -3,7 +3,6 @@ the metrics when it commits, and each account's streams woken (NOTIFY)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,7 @@ from core.emails.model import NewEvent
 from core.events import log as event_log
 from core.observability import metrics
 from core.storage.db import events
-from core.storage.recordset import recordset_insert
+from core.storage.recordset import recordset_insert, rows_json
 
 
 async def add_events(
@@ -33,7 +32,7 @@ async def append_events(conn: AsyncConnection, new: Sequence[tuple[int, int, New
     if conn.dialect.name == "postgresql":  # one fixed statement (core.storage.recordset)
         for row in rows:
             del row["occurred_at"]
-        await conn.exec_driver_sql(_RECORDSET_INSERT, {"rows": json.dumps(rows), "now": now})
+        await conn.exec_driver_sql(_RECORDSET_INSERT, {"rows": rows_json(rows), "now": now})
     else:
         await conn.execute(insert(events), rows)
     metrics.note_events(conn, [e for _, _, e in new])

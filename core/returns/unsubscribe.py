@@ -47,6 +47,9 @@ class AccountDefaults:
         return bool(value)
 
     async def get(self, account_id: int) -> bool:
+        hit = self._cache.fresh(account_id)  # every email of a batch asks: most are hits
+        if hit is not None:
+            return hit[0]
         async with database_errors_as_unavailable():
             return await self._cache.get(account_id)
 

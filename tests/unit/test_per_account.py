@@ -76,3 +76,15 @@ async def test_a_cancelled_caller_does_not_cancel_the_load_the_others_wait_for()
     with pytest.raises(asyncio.CancelledError):
         await impatient
     assert await patient == 3
+
+
+async def test_fresh_answers_a_hit_without_loading_and_nothing_once_expired() -> None:
+    async def load(account_id: int) -> bool:
+        return False  # a falsy value is still a hit
+
+    cache = PerAccount(load, ttl=0.05)
+    assert cache.fresh(1) is None
+    assert await cache.get(1) is False
+    assert cache.fresh(1) == (False,)
+    await asyncio.sleep(0.06)
+    assert cache.fresh(1) is None
