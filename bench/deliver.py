@@ -102,7 +102,8 @@ def postwire(n: int, workers: int, size: int, threads: int, rates: list[float], 
         start = time.perf_counter()
         stack.start_workers(workers)
         with stack.sql() as conn:
-            wait_until(lambda: conn.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0] >= n)
+            wait_until(lambda: conn.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0] >= n,
+                       interval=0.5)
         workers_cpu = sum(cpu_seconds(pid) for name, pid in stack.pids.items() if name.startswith("worker"))
         figures["worker_cpu_us"] = workers_cpu / n * 1e6  # start-up included
         figures["drain_wall"] = n / (time.perf_counter() - start)
@@ -118,7 +119,8 @@ def postwire(n: int, workers: int, size: int, threads: int, rates: list[float], 
             achieved = asyncio.run(_accept(stack, m, body, rate=rate))
             with stack.sql() as conn:  # every accepted email (a Send that failed under load stored nothing)
                 m = conn.execute("SELECT count(*) FROM emails").fetchone()[0]
-                wait_until(lambda: conn.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0] >= m)
+                wait_until(lambda: conn.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0] >= m,
+                           interval=0.5)
                 rows = conn.execute(
                     "SELECT extract(epoch FROM e.sent_at - e.created_at) * 1000,"
                     "       extract(epoch FROM s.occurred_at - e.created_at) * 1000"

@@ -40,7 +40,7 @@ def main() -> None:
         ids, accept_seconds = asyncio.run(_stream(stack.address, stack.key, args.n))
         with stack.sql() as conn:
             wait_until(lambda: conn.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0] >= args.n,
-                       timeout=1800)
+                       timeout=1800, interval=0.5)
             stored, sent, distinct, first, last, accepted_last = conn.execute(
                 "SELECT count(*), count(*) FILTER (WHERE status = 'sent'), count(DISTINCT public_id),"
                 " min(sent_at), max(sent_at), max(created_at) FROM emails"

@@ -61,7 +61,7 @@ class Settings(SubmissionSettings, BaseSettings):
         25 * 1024 * 1024, description="Largest email accepted: bodies, headers and attachments (base64)."
     )
     max_recipients: int = Field(50, description="Most recipients per email, across to, cc and bcc.")
-    send_stream_window: int = Field(1000, ge=1, le=100_000, description="Emails a SendStream call may have"
+    send_stream_window: int = Field(5000, ge=1, le=100_000, description="Emails a SendStream call may have"
                                     " unacknowledged; past it the server stops reading until acks go out.")
     rate_limits: bool = Field(True, description="Enforce the per-key and per-account budgets below.")
     send_per_minute: int = Field(600, description="Sends (and cancels) per minute per key, unless the key sets its own.")

@@ -8,6 +8,7 @@ second address is refused, so a parsed Address is safe to put in a header.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
@@ -20,6 +21,9 @@ from core.errors import FieldViolation, InvalidArgument
 # Characters that may not appear in an unquoted display name (RFC 5322 specials,
 # less "." and "()" which people write and the renderer quotes anyway).
 _UNQUOTED_NAME_SPECIALS = frozenset(',;:@<>[]"\\')
+# An ASCII dot-atom local part (RFC 5322 atext): email-validator accepts it unchanged,
+# so for these only the domain needs its checks, once per domain (see _addr_spec).
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
 def has_control_chars(value: str, *, allow_tab: bool = False) -> bool:
@@ -146,8 +150,23 @@ def _addr_spec(spec: str) -> str:
             "must hold exactly one address such as user@example.com; "
             "use a separate entry for each recipient"
         )
+    local, _, domain = spec.rpartition("@")
+    if len(local) <= 64 and len(spec) <= 254 and domain.isascii() and _DOT_ATOM.fullmatch(local):
+        normalized = _domain(domain)  # most addresses of a bulk send share a few domains
+        if normalized is not None:
+            return f"{local}@{normalized}"
     try:
         result = validate_email(spec, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
         raise _Invalid(f"is not a valid email address: {exc}") from None
     return result.normalized
+
+
+@lru_cache(maxsize=4096)
+def _domain(domain: str) -> str | None:
+    """email-validator's normalised form of an ASCII domain, or None when it refuses it
+    (the whole address is then validated again, for its own message)."""
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=True).domain
+    except EmailNotValidError:
+        return None

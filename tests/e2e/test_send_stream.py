@@ -194,3 +194,57 @@ def test_a_client_that_disconnects_and_resends_with_the_same_keys_gets_the_same_
     assert sorted(ids) == list(range(200)) and len(set(ids.values())) == 200
     assert all(ids[n] == message_id for n, message_id in early.items())
     assert count_emails(stack, f"disconnect {tag}") == 200
+
+
+async def _raw(address: str, key: str, requests: list[pb.SendStreamRequest]
+               ) -> tuple[list[pb.SendStreamResponse], grpc.StatusCode, str]:
+    """Every response of one SendStream call fed `requests`, and how the call ended."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = email_service_pb2_grpc.EmailServiceStub(channel).SendStream(metadata=(("x-api-key", key),))
+        try:
+            for request in requests:
+                await call.write(request)
+            await call.done_writing()
+        except grpc.aio.AioRpcError:  # the server ended the call before reading all of them
+            pass
+        replies = []
+        try:
+            while (reply := await call.read()) is not grpc.aio.EOF:
+                replies.append(reply)
+        except grpc.aio.AioRpcError:  # how it ended is asked below
+            pass
+        return replies, await call.code(), await call.details()
+
+
+def test_packed_requests_get_their_acks_together_and_single_ones_alone(stack: Stack) -> None:
+    tag, key = secrets.token_hex(4), fresh_key(stack)
+    packed = [message(f"p{n}-{tag}@example.com", subject=f"packed {tag}") for n in range(250)]
+    packed[3] = message("not an address")
+    requests = [
+        pb.SendStreamRequest(sequence=0, messages=packed[:200]),
+        pb.SendStreamRequest(sequence=200, message=packed[200]),
+        pb.SendStreamRequest(sequence=201, messages=packed[201:]),
+    ]
+    replies, code, _ = asyncio.run(_raw(stack.address, key, requests))
+    assert code == grpc.StatusCode.OK
+    singles = [r for r in replies if not r.acks]
+    assert [r.sequence for r in singles] == [200] and singles[0].WhichOneof("result") == "accepted"
+    acks = [a for r in replies for a in r.acks]
+    assert sorted(a.sequence for a in acks) == [n for n in range(250) if n != 200]
+    refused = [a for a in acks if a.WhichOneof("result") == "error"]
+    assert [a.sequence for a in refused] == [3] and refused[0].error.field_violations[0].field.startswith("to")
+    assert count_emails(stack, f"packed {tag}") == 249
+
+
+def test_a_request_with_message_and_messages_or_over_1000_ends_the_call_after_the_acks_before_it(
+    stack: Stack,
+) -> None:
+    tag, key = secrets.token_hex(4), fresh_key(stack)
+    good = pb.SendStreamRequest(sequence=0, messages=[message(f"g{tag}@example.com", subject=f"ends {tag}")])
+    both = pb.SendStreamRequest(sequence=1, message=message("a@example.com"), messages=[message("b@example.com")])
+    huge = pb.SendStreamRequest(sequence=1, messages=[message(f"h{n}@example.com") for n in range(1001)])
+    for bad, field, words in ((both, "messages", "not both"), (huge, "messages", "at most 1000")):
+        replies, code, details = asyncio.run(_raw(stack.address, key, [good, bad, good]))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
+        assert [a.sequence for r in replies for a in r.acks] == [0]  # the request before it, and nothing after
+    assert count_emails(stack, f"ends {tag}") == 2

@@ -153,12 +153,13 @@ class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods):
         return list(reply.results)
 
     def send_stream(self, requests: AsyncIterable[pb.SendRequest] | Iterable[pb.SendRequest]
-                    ) -> AsyncIterator[pb.SendStreamResponse]:
+                    ) -> AsyncIterator[pb.SendStreamAck]:
         """Send many emails over one SendStream call: an ack per request as soon as it is
         stored (`sequence` is the request's position in `requests`, from 0; acks may come
-        out of order), with `accepted` or `error`. After UNAVAILABLE it reconnects and
-        resends what was not acknowledged, with the same idempotency keys, so nothing is
-        sent twice (postwire_client.send_stream)."""
+        out of order), with `accepted` or `error`. What is ready goes out packed (up to
+        500 emails a request), and `requests` is read only as fast as the server takes
+        it. After UNAVAILABLE it reconnects and resends what was not acknowledged, with
+        the same idempotency keys, so nothing is sent twice (postwire_client.send_stream)."""
         return send_stream(self, requests)
 
     async def get_status(self, message_id: str, *, timeout: float | None = None) -> pb.GetStatusResponse:

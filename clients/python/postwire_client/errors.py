@@ -166,7 +166,7 @@ _CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 def from_send_error(error: Any) -> PostwireError:
     """The typed exception for one email's `SendError` (in a SendResult or a
-    SendStreamResponse), as Send would have raised it."""
+    SendStreamAck), as Send would have raised it."""
     code = _CODES.get(error.code, grpc.StatusCode.UNKNOWN)
     violations = [(v.field, v.description) for v in error.field_violations]
     return exception_class(code)(error.message, violations, code=code)

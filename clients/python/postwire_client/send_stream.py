@@ -1,7 +1,10 @@
 """`AsyncClient.send_stream`: many emails over one SendStream call, acks as they come.
 
 Each request gets a sequence number (its position in the input, from 0) and, unless it
-has one, an idempotency key. The unacknowledged ones are kept; when the call fails
+has one, an idempotency key. What is ready goes out packed, up to 500 emails (or about
+4 MB) in one request's `messages`, so that one stream carries about as many emails a
+second as SendBatch; the acks of a packed request come in a response's `acks`, and are
+yielded one by one. The unacknowledged ones are kept; when the call fails
 with UNAVAILABLE (the server restarted, the connection dropped) the helper opens a
 new call, resends them first with the same keys (the server answers the same ids for
 what it had stored) and goes on with the input. So every input ends with exactly one
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -20,64 +23,106 @@ import grpc
 from postwire.v1 import email_service_pb2 as pb
 from postwire_client.retry import new_idempotency_key, wait_or_raise
 
+_PACK = 500  # emails per request at most
+_PACK_BYTES = 4 << 20  # and about this many bytes
+_DONE = object()
 
-async def _inputs(requests: AsyncIterable[pb.SendRequest] | Iterable[pb.SendRequest]) -> AsyncIterator[pb.SendRequest]:
-    if isinstance(requests, AsyncIterable):
-        async for request in requests:
-            yield request
-    else:
-        for request in requests:
-            yield request
+
+async def _pump(requests: AsyncIterable[pb.SendRequest] | Iterable[pb.SendRequest], ready: asyncio.Queue[Any]) -> None:
+    """The input into `ready` (bounded: the input is read only as fast as it is sent),
+    then _DONE, or the exception the input raised."""
+    try:
+        if isinstance(requests, AsyncIterable):
+            async for request in requests:
+                await ready.put(request)
+        else:
+            for request in requests:
+                await ready.put(request)
+        await ready.put(_DONE)
+    except Exception as exc:  # the caller's iterator failed: the stream ends with its error
+        await ready.put(exc)
+
+
+def _runs(items: list[tuple[int, pb.SendRequest]]) -> Iterator[pb.SendStreamRequest]:
+    """Requests for (sequence, email) pairs: consecutive sequences packed, up to _PACK."""
+    run: list[tuple[int, pb.SendRequest]] = []
+    for sequence, message in items:
+        if run and (sequence != run[-1][0] + 1 or len(run) == _PACK):
+            yield pb.SendStreamRequest(sequence=run[0][0], messages=[m for _, m in run])
+            run = []
+        run.append((sequence, message))
+    if run:
+        yield pb.SendStreamRequest(sequence=run[0][0], messages=[m for _, m in run])
 
 
 async def send_stream(client: Any, requests: AsyncIterable[pb.SendRequest] | Iterable[pb.SendRequest]
-                      ) -> AsyncIterator[pb.SendStreamResponse]:
-    source = _inputs(requests)
+                      ) -> AsyncIterator[pb.SendStreamAck]:
+    ready: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * _PACK)
+    pump = asyncio.create_task(_pump(requests, ready))
     unacked: dict[int, pb.SendRequest] = {}  # by sequence, in input order
     next_sequence = 0
     exhausted = False
     started, attempt = time.monotonic(), 0
 
+    def own(request: pb.SendRequest) -> pb.SendRequest:
+        nonlocal next_sequence
+        message = pb.SendRequest()
+        message.CopyFrom(request)
+        if not message.idempotency_key and client.auto_idempotency_key:
+            message.idempotency_key = new_idempotency_key()
+        unacked[next_sequence] = message
+        next_sequence += 1
+        return message
+
+    def taken(item: Any) -> bool:
+        """False at the end of the input; raises what the input raised."""
+        nonlocal exhausted
+        if isinstance(item, Exception):
+            raise item
+        exhausted = item is _DONE
+        return not exhausted
+
     async def feed(call: Any) -> None:
-        nonlocal next_sequence, exhausted
         await call.initial_metadata()  # the server accepted the call (see server/servicer.py)
         if call.done():
             return
-        for sequence, message in list(unacked.items()):  # first what the last call left unacknowledged
-            await call.write(pb.SendStreamRequest(sequence=sequence, message=message))
-        while not exhausted:
-            try:
-                request = await source.__anext__()
-            except StopAsyncIteration:
-                exhausted = True
-                break
-            message = pb.SendRequest()
-            message.CopyFrom(request)
-            if not message.idempotency_key and client.auto_idempotency_key:
-                message.idempotency_key = new_idempotency_key()
-            unacked[next_sequence] = message
-            await call.write(pb.SendStreamRequest(sequence=next_sequence, message=message))
-            next_sequence += 1
+        for request in _runs(list(unacked.items())):  # first what the last call left unacknowledged
+            await call.write(request)
+        while not exhausted and taken(item := await ready.get()):
+            first, size = next_sequence, 0
+            packed = [own(item)]
+            size += packed[-1].ByteSize()
+            while len(packed) < _PACK and size < _PACK_BYTES and not ready.empty():
+                if not taken(item := ready.get_nowait()):
+                    break
+                packed.append(own(item))
+                size += packed[-1].ByteSize()
+            await call.write(pb.SendStreamRequest(sequence=first, messages=packed))
         await call.done_writing()
 
-    while True:
-        call = client.stub.SendStream(metadata=client.metadata)
-        writer = asyncio.create_task(feed(call))
-        try:
-            async for reply in call:
-                if unacked.pop(reply.sequence, None) is not None:
-                    started, attempt = time.monotonic(), 0  # progress: the retry budget starts again
-                    yield reply
-            await writer
-            if exhausted and not unacked:
-                return
-        except grpc.aio.AioRpcError as error:
-            keyed = all(m.idempotency_key for m in unacked.values())
-            wait = wait_or_raise(client.retry, "SendStream", error, attempt=attempt, started=started, retry=keyed,
-                                 retry_deadline_exceeded=keyed)
-            await asyncio.sleep(wait)
-            attempt += 1
-        finally:
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-            call.cancel()
+    try:
+        while True:
+            call = client.stub.SendStream(metadata=client.metadata)
+            writer = asyncio.create_task(feed(call))
+            try:
+                async for reply in call:
+                    for one in reply.acks or [reply]:
+                        if unacked.pop(one.sequence, None) is not None:
+                            started, attempt = time.monotonic(), 0  # progress: the retry budget starts again
+                            yield one
+                await writer
+                if exhausted and not unacked:
+                    return
+            except grpc.aio.AioRpcError as error:
+                keyed = all(m.idempotency_key for m in unacked.values())
+                wait = wait_or_raise(client.retry, "SendStream", error, attempt=attempt, started=started, retry=keyed,
+                                     retry_deadline_exceeded=keyed)
+                await asyncio.sleep(wait)
+                attempt += 1
+            finally:
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+                call.cancel()
+    finally:
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)

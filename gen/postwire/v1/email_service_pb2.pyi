@@ -109,14 +109,28 @@ class SendFieldViolation(_message.Message):
     def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class SendStreamRequest(_message.Message):
-    __slots__ = ("sequence", "message")
+    __slots__ = ("sequence", "message", "messages")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     message: SendRequest
-    def __init__(self, sequence: _Optional[int] = ..., message: _Optional[_Union[SendRequest, _Mapping]] = ...) -> None: ...
+    messages: _containers.RepeatedCompositeFieldContainer[SendRequest]
+    def __init__(self, sequence: _Optional[int] = ..., message: _Optional[_Union[SendRequest, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[SendRequest, _Mapping]]] = ...) -> None: ...
 
 class SendStreamResponse(_message.Message):
+    __slots__ = ("sequence", "accepted", "error", "acks")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ACKS_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    accepted: SendResponse
+    error: SendError
+    acks: _containers.RepeatedCompositeFieldContainer[SendStreamAck]
+    def __init__(self, sequence: _Optional[int] = ..., accepted: _Optional[_Union[SendResponse, _Mapping]] = ..., error: _Optional[_Union[SendError, _Mapping]] = ..., acks: _Optional[_Iterable[_Union[SendStreamAck, _Mapping]]] = ...) -> None: ...
+
+class SendStreamAck(_message.Message):
     __slots__ = ("sequence", "accepted", "error")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
