@@ -114,6 +114,34 @@ async def read(
     return batch, held_back
 
 
+async def scan(conn: AsyncConnection, after: Position, limit: int = 500) -> list[Any]:
+    """(id, txid, account_id) of every account's next deliverable events after `after`,
+    in log order, as `read` would return them: the narrow rows alone, for a reader that
+    wants few of them (the webhook fan-out, for the accounts that have endpoints)."""
+    query = (
+        select(events.c.id, events.c.txid, events.c.account_id)
+        .where(_after(after))
+        .order_by(events.c.txid, events.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.where(events.c.txid < _HORIZON)
+    return list((await conn.execute(query)).all())
+
+
+async def records(conn: AsyncConnection, ids: Sequence[int]) -> list[EventRecord]:
+    """The events with these ids, in log order."""
+    if not ids:
+        return []
+    query = (
+        select(*_COLUMNS)
+        .select_from(events.outerjoin(emails, emails.c.id == events.c.email_id))
+        .where(events.c.id.in_(list(ids)))
+        .order_by(events.c.txid, events.c.id)
+    )
+    return [record(row) for row in await conn.execute(query)]
+
+
 async def head(conn: AsyncConnection, account_id: int) -> Position:
     """The position of the account's newest deliverable event (a `from_now` start)."""
     query = select(events.c.txid, events.c.id).where(events.c.account_id == account_id)

@@ -4,6 +4,7 @@ per enabled endpoint of the event's account whose filter wants the event."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,7 +28,19 @@ from core.webhooks.schema import (
 )
 from core.webhooks.store import ENABLED
 
-ReadEvents = Callable[[Position, int], Awaitable[Sequence[tuple[int, EventRecord]]]]
+
+@dataclass(frozen=True)
+class Scanned:
+    """What one read of the log found: the events that may have deliveries (of accounts
+    with an enabled endpoint) as (account id, event), how many events it went past, and
+    the position after the last of them (None when there was nothing new)."""
+
+    events: Sequence[tuple[int, EventRecord]]
+    count: int
+    through: Position | None
+
+
+ReadEvents = Callable[[Position, int], Awaitable[Scanned]]
 
 
 class FanOut:
@@ -52,16 +65,16 @@ class FanOut:
                     return 0  # locked by another scheduler
                 await conn.execute(insert(webhook_dispatch_position).values(id=1, last_txid=-1, last_event_id=0))
                 return 0
-            batch = await read(Position(row.last_txid, row.last_event_id), limit)
-            if not batch:
+            scanned = await read(Position(row.last_txid, row.last_event_id), limit)
+            if scanned.through is None:
                 return 0
-            await self._add_deliveries(conn, batch)
-            last = batch[-1][1]
+            if scanned.events:
+                await self._add_deliveries(conn, scanned.events)
             await conn.execute(
                 update(webhook_dispatch_position).where(webhook_dispatch_position.c.id == 1)
-                .values(last_txid=last.txid, last_event_id=last.id, updated_at=utcnow())
+                .values(last_txid=scanned.through.txid, last_event_id=scanned.through.id, updated_at=utcnow())
             )
-        return len(batch)
+        return scanned.count
 
     async def _add_deliveries(self, conn: AsyncConnection, batch: Sequence[tuple[int, EventRecord]]) -> None:
         accounts = {account_id for account_id, _ in batch}

@@ -82,3 +82,20 @@ async def test_an_endpoint_failing_for_too_long_is_disabled_with_an_account_even
     assert state.state == "disabled" and "every attempt failed since" in state.disabled_reason
     assert delivery == FAILED
     assert event.email_id is None and event.type == "webhook_disabled" and "whk_x" in event.detail
+
+
+async def test_events_of_accounts_without_endpoints_are_passed_over_without_losing_the_others(
+    engine: AsyncEngine,
+) -> None:
+    a, b = await new_account(engine, "a"), await new_account(engine, "b")
+    every = await WebhookStore(engine).create(a, "whk_all", "http://x/1", "", frozenset(),
+                                              SecretBox("k").seal("whsec_AA==", "whk_all"))
+    for _ in range(3):
+        await _event(engine, b, EventType.SENT)
+    await _event(engine, a, EventType.SENT)
+    fan_out = FanOut(engine)
+    counts = [await fan_out.fan_out(lambda position, limit: read_new_events(engine, position, limit), 2) for _ in range(3)]
+    assert counts == [2, 2, 0]  # b's first two, then b's third and a's, then nothing
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(webhook_deliveries.c.endpoint_id, webhook_deliveries.c.account_id))).all()
+    assert rows == [(every.id, a)]
