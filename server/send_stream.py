@@ -46,7 +46,7 @@ Item = tuple[EmailContent, SendOptions] | PostwireError
 StoreBatch = Callable[[Sequence[Item]], Awaitable[list[tuple[str, Status] | Exception]]]
 Charge = Callable[[int], Awaitable[None]]
 _END = object()
-STORERS = 2  # groups of one stream stored at once: one is prepared while the other commits
+STORERS = 3  # groups of one stream stored at once: some are prepared while others commit
 
 
 @dataclass(frozen=True)
