@@ -98,14 +98,15 @@ class EmailServiceServicer:
     def SendStream(self, request_iterator, context):
         """SendStream takes emails on one call and acknowledges each as soon as it is
         stored, with the `sequence` of its request (acks may come out of order).
-        The server holds at most POSTWIRE_SEND_STREAM_WINDOW (1,000)
+        The server holds at most POSTWIRE_SEND_STREAM_WINDOW (5,000)
         unacknowledged emails per stream and stops reading until acks go out. Each
         email counts against the send rate limit; over it, the stream slows down
         instead of failing. An email refused alone gets an ack with its `error`.
         When the call ends with UNAVAILABLE (a restart), resend the emails that
         were not acknowledged, with their idempotency keys: what was stored answers
-        with the same id. Over JSON the requests are a JSON array and the acks come
-        back as newline-delimited JSON.
+        with the same id. A request may pack many emails (`messages`); their acks
+        come together (`acks`). Over JSON the requests are a JSON array and the
+        acks come back as newline-delimited JSON.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
