@@ -248,3 +248,27 @@ def test_a_request_with_message_and_messages_or_over_1000_ends_the_call_after_th
         assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
         assert [a.sequence for r in replies for a in r.acks] == [0]  # the request before it, and nothing after
     assert count_emails(stack, f"ends {tag}") == 2
+
+
+def test_an_input_that_fails_ends_send_stream_with_its_error_after_what_it_gave(stack: Stack) -> None:
+    tag, key = secrets.token_hex(4), fresh_key(stack)
+
+    async def requests():  # noqa: ANN202
+        for n in range(3):
+            yield message(f"e{n}-{tag}@example.com", subject=f"fails {tag}")
+            await asyncio.sleep(0.2)  # each one is sent (and acked) before the next
+        raise RuntimeError("the input broke")
+
+    async def run() -> tuple[list[int], str]:
+        got: list[int] = []
+        async with AsyncClient(stack.address, key) as client:
+            try:
+                async for ack in client.send_stream(requests()):
+                    got.append(ack.sequence)
+            except RuntimeError as exc:
+                return got, str(exc)
+        return got, ""
+
+    got, error = asyncio.run(run())
+    assert error == "the input broke"
+    assert count_emails(stack, f"fails {tag}") == 3

@@ -55,6 +55,21 @@ def _runs(items: list[tuple[int, pb.SendRequest]]) -> Iterator[pb.SendStreamRequ
         yield pb.SendStreamRequest(sequence=run[0][0], messages=[m for _, m in run])
 
 
+def _cancel_if_failed(writer: asyncio.Task[None], call: Any) -> None:
+    """A writer that failed (the input raised) ends the call, which would otherwise wait
+    for requests that never come."""
+    if _input_error(writer) is not None:
+        call.cancel()
+
+
+def _input_error(writer: asyncio.Task[None]) -> BaseException | None:
+    """What the writer raised other than the call's own end (which the reads report)."""
+    if not writer.done() or writer.cancelled():
+        return None
+    error = writer.exception()
+    return None if isinstance(error, grpc.RpcError) else error
+
+
 async def send_stream(client: Any, requests: AsyncIterable[pb.SendRequest] | Iterable[pb.SendRequest]
                       ) -> AsyncIterator[pb.SendStreamAck]:
     ready: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * _PACK)
@@ -104,6 +119,7 @@ async def send_stream(client: Any, requests: AsyncIterable[pb.SendRequest] | Ite
         while True:
             call = client.stub.SendStream(metadata=client.metadata)
             writer = asyncio.create_task(feed(call))
+            writer.add_done_callback(lambda task, call=call: _cancel_if_failed(task, call))
             try:
                 async for reply in call:
                     for one in reply.acks or [reply]:
@@ -113,7 +129,12 @@ async def send_stream(client: Any, requests: AsyncIterable[pb.SendRequest] | Ite
                 await writer
                 if exhausted and not unacked:
                     return
-            except grpc.aio.AioRpcError as error:
+            except (grpc.aio.AioRpcError, asyncio.CancelledError) as error:
+                failed = _input_error(writer)
+                if failed is not None:  # the input raised: the call was cancelled for it
+                    raise failed from None
+                if isinstance(error, asyncio.CancelledError):
+                    raise
                 keyed = all(m.idempotency_key for m in unacked.values())
                 wait = wait_or_raise(client.retry, "SendStream", error, attempt=attempt, started=started, retry=keyed,
                                      retry_deadline_exceeded=keyed)
