@@ -70,7 +70,6 @@ async def send_stream(
     charge: Charge,
     window: int,
     stopping: asyncio.Event,
-    storers: int = STORERS,
 ) -> AsyncIterator[pb.SendStreamResponse]:
     unacked = 0  # emails read and not yet acknowledged
     room = asyncio.Event()  # set while unacked < window
@@ -176,7 +175,7 @@ async def send_stream(
         reader.cancel()
 
     reader = asyncio.create_task(read())
-    workers = [asyncio.create_task(store_groups()) for _ in range(storers)]
+    workers = [asyncio.create_task(store_groups()) for _ in range(STORERS)]
     watcher = asyncio.create_task(stop_reading())
     try:
         while (item := await acks.get()) is not _END:

@@ -32,10 +32,10 @@ from server.send_stream import send_stream
 
 
 class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
-    def __init__(self, service: EmailService, limits: SendLimits, stream_window: int = 1000) -> None:
+    def __init__(self, service: EmailService, limits: SendLimits, stream_window: int) -> None:
         self.service = service
         self.limits = limits
-        self.stream_window = stream_window  # unacknowledged emails per SendStream
+        self.stream_window = stream_window  # unacknowledged emails per SendStream (POSTWIRE_SEND_STREAM_WINDOW)
 
     def _email(self, request: pb.SendRequest, test: bool) -> tuple[EmailContent, SendOptions]:
         """The email a SendRequest asks for; InvalidArgument when it is not valid."""

@@ -46,6 +46,9 @@ _COLUMNS = (
 )
 
 
+_WITH_EMAILS = events.outerjoin(emails, emails.c.id == events.c.email_id)  # for each event's message id
+
+
 def record(row: Any) -> EventRecord:
     return EventRecord(
         id=row.id,
@@ -85,7 +88,7 @@ async def read(
     postgres = conn.dialect.name == "postgresql"
     query = (
         select(*_COLUMNS)
-        .select_from(events.outerjoin(emails, emails.c.id == events.c.email_id))
+        .select_from(_WITH_EMAILS)
         .where(_after(after))
         .order_by(events.c.txid, events.c.id)
         .limit(limit)
@@ -135,7 +138,7 @@ async def records(conn: AsyncConnection, ids: Sequence[int]) -> list[EventRecord
         return []
     query = (
         select(*_COLUMNS)
-        .select_from(events.outerjoin(emails, emails.c.id == events.c.email_id))
+        .select_from(_WITH_EMAILS)
         .where(events.c.id.in_(list(ids)))
         .order_by(events.c.txid, events.c.id)
     )
