@@ -40,6 +40,8 @@ class EventType(StrEnum):
     DELAYED = "delayed"  # a receiver's delay notification (transient DSN) after SENT
     COMPLAINED = "complained"  # a recipient marked the email as spam (ARF feedback report)
     UNSUBSCRIBED = "unsubscribed"  # a recipient used the email's unsubscribe link or mailto
+    OPENED = "opened"  # a recipient's client loaded the tracking pixel
+    CLICKED = "clicked"  # a recipient followed a tracked link
 
 
 @dataclass(frozen=True)

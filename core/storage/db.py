@@ -106,6 +106,10 @@ emails = Table(
     Column("content_pruned_at", Timestamp, nullable=True),
     # Sent with a test key: stored and reported as delivered, never handed to SMTP.
     Column("test_mode", Boolean, nullable=False, server_default=text("false")),
+    # Rendered from a template (core/templates): which one, which version and A/B variant.
+    Column("template_id", String(40), nullable=True),
+    Column("template_version", Integer, nullable=True),
+    Column("template_variant", String(64), nullable=True),
     Index("ix_emails_account_id_created_at", "account_id", "created_at"),
     Index("ix_emails_status_updated_at", "status", "updated_at"),
     Index("ix_emails_published_at_next_attempt_at", "published_at", "next_attempt_at"),

@@ -23,12 +23,13 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from postwire.v1 import email_pb2 as postwire_dot_v1_dot_email__pb2
 from postwire.v1 import event_pb2 as postwire_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpostwire/v1/email_service.proto\x12\x0bpostwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17postwire/v1/email.proto\x1a\x17postwire/v1/event.proto\"\xee\x05\n\x0bSendRequest\x12!\n\x0c\x66rom_address\x18\x01 \x01(\tR\x0b\x66romAddress\x12\x0e\n\x02to\x18\x02 \x03(\tR\x02to\x12\x0e\n\x02\x63\x63\x18\x03 \x03(\tR\x02\x63\x63\x12\x10\n\x03\x62\x63\x63\x18\x04 \x03(\tR\x03\x62\x63\x63\x12\x19\n\x08reply_to\x18\x05 \x01(\tR\x07replyTo\x12\x18\n\x07subject\x18\x06 \x01(\tR\x07subject\x12\x1b\n\ttext_body\x18\x07 \x01(\tR\x08textBody\x12\x1b\n\thtml_body\x18\x08 \x01(\tR\x08htmlBody\x12?\n\x07headers\x18\t \x03(\x0b\x32%.postwire.v1.SendRequest.HeadersEntryR\x07headers\x12\x12\n\x04tags\x18\n \x03(\tR\x04tags\x12\x42\n\x08metadata\x18\x0b \x03(\x0b\x32&.postwire.v1.SendRequest.MetadataEntryR\x08metadata\x12\x39\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x17.postwire.v1.AttachmentR\x0b\x61ttachments\x12\x33\n\x07send_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sendAt\x12\x39\n\nexpires_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\'\n\x0fidempotency_key\x18\x0f \x01(\tR\x0eidempotencyKey\x12%\n\x0bunsubscribe\x18\x10 \x01(\x08H\x00R\x0bunsubscribe\x88\x01\x01\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x0e\n\x0c_unsubscribe\"_\n\x0cSendResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\"H\n\x10SendBatchRequest\x12\x34\n\x08messages\x18\x01 \x03(\x0b\x32\x18.postwire.v1.SendRequestR\x08messages\"F\n\x11SendBatchResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32\x17.postwire.v1.SendResultR\x07results\"\x7f\n\nSendResult\x12\x37\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x19.postwire.v1.SendResponseH\x00R\x08\x61\x63\x63\x65pted\x12.\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x16.postwire.v1.SendErrorH\x00R\x05\x65rrorB\x08\n\x06result\"\x85\x01\n\tSendError\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12J\n\x10\x66ield_violations\x18\x03 \x03(\x0b\x32\x1f.postwire.v1.SendFieldViolationR\x0f\x66ieldViolations\"L\n\x12SendFieldViolation\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\"\x99\x01\n\x11SendStreamRequest\x12\x1a\n\x08sequence\x18\x01 \x01(\x04R\x08sequence\x12\x32\n\x07message\x18\x02 \x01(\x0b\x32\x18.postwire.v1.SendRequestR\x07message\x12\x34\n\x08messages\x18\x03 \x03(\x0b\x32\x18.postwire.v1.SendRequestR\x08messages\"\xd3\x01\n\x12SendStreamResponse\x12\x1a\n\x08sequence\x18\x01 \x01(\x04R\x08sequence\x12\x37\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x19.postwire.v1.SendResponseH\x00R\x08\x61\x63\x63\x65pted\x12.\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.postwire.v1.SendErrorH\x00R\x05\x65rror\x12.\n\x04\x61\x63ks\x18\x04 \x03(\x0b\x32\x1a.postwire.v1.SendStreamAckR\x04\x61\x63ksB\x08\n\x06result\"\x9e\x01\n\rSendStreamAck\x12\x1a\n\x08sequence\x18\x01 \x01(\x04R\x08sequence\x12\x37\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x19.postwire.v1.SendResponseH\x00R\x08\x61\x63\x63\x65pted\x12.\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.postwire.v1.SendErrorH\x00R\x05\x65rrorB\x08\n\x06result\"1\n\x10GetStatusRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\"\xfe\x05\n\x11GetStatusResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\x12\x1a\n\x08\x61ttempts\x18\x03 \x01(\x05R\x08\x61ttempts\x12\x1d\n\nlast_error\x18\x04 \x01(\tR\tlastError\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x33\n\x07sent_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\x12*\n\x06\x65vents\x18\x08 \x03(\x0b\x32\x12.postwire.v1.EventR\x06\x65vents\x12<\n\nrecipients\x18\t \x03(\x0b\x32\x1c.postwire.v1.RecipientStatusR\nrecipients\x12\x33\n\x07send_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sendAt\x12\x42\n\x0fnext_attempt_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12\x39\n\nexpires_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\x46\n\x11\x63ontent_pruned_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0f\x63ontentPrunedAt\x12L\n\x14\x65vents_pruned_before\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x12\x65ventsPrunedBefore\"\xa9\x01\n\x13StreamEventsRequest\x12\x1f\n\x0bmessage_ids\x18\x01 \x03(\tR\nmessageIds\x12,\n\x05types\x18\x02 \x03(\x0e\x32\x16.postwire.v1.EventTypeR\x05types\x12\x14\n\x05\x61\x66ter\x18\x03 \x01(\tR\x05\x61\x66ter\x12\x19\n\x08\x66rom_now\x18\x04 \x01(\x08R\x07\x66romNow\x12\x12\n\x04tags\x18\x05 \x03(\tR\x04tags\"7\n\x16\x43\x61ncelScheduledRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\"j\n\x17\x43\x61ncelScheduledResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\"z\n\x14StreamEventsResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.postwire.v1.EventR\x05\x65vent\x12\x38\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\theartbeat2\xa2\x05\n\x0c\x45mailService\x12R\n\x04Send\x12\x18.postwire.v1.SendRequest\x1a\x19.postwire.v1.SendResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/emails:\x01*\x12k\n\tSendBatch\x12\x1d.postwire.v1.SendBatchRequest\x1a\x1e.postwire.v1.SendBatchResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/emails:batchSend:\x01*\x12o\n\nSendStream\x12\x1e.postwire.v1.SendStreamRequest\x1a\x1f.postwire.v1.SendStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/emails:stream:\x01*(\x01\x30\x01\x12k\n\tGetStatus\x12\x1d.postwire.v1.GetStatusRequest\x1a\x1e.postwire.v1.GetStatusResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/emails/{message_id}\x12i\n\x0cStreamEvents\x12 .postwire.v1.StreamEventsRequest\x1a!.postwire.v1.StreamEventsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/events0\x01\x12\x87\x01\n\x0f\x43\x61ncelScheduled\x12#.postwire.v1.CancelScheduledRequest\x1a$.postwire.v1.CancelScheduledResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/emails/{message_id}:cancel:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpostwire/v1/email_service.proto\x12\x0bpostwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17postwire/v1/email.proto\x1a\x17postwire/v1/event.proto\"\xe0\x07\n\x0bSendRequest\x12!\n\x0c\x66rom_address\x18\x01 \x01(\tR\x0b\x66romAddress\x12\x0e\n\x02to\x18\x02 \x03(\tR\x02to\x12\x0e\n\x02\x63\x63\x18\x03 \x03(\tR\x02\x63\x63\x12\x10\n\x03\x62\x63\x63\x18\x04 \x03(\tR\x03\x62\x63\x63\x12\x19\n\x08reply_to\x18\x05 \x01(\tR\x07replyTo\x12\x18\n\x07subject\x18\x06 \x01(\tR\x07subject\x12\x1b\n\ttext_body\x18\x07 \x01(\tR\x08textBody\x12\x1b\n\thtml_body\x18\x08 \x01(\tR\x08htmlBody\x12?\n\x07headers\x18\t \x03(\x0b\x32%.postwire.v1.SendRequest.HeadersEntryR\x07headers\x12\x12\n\x04tags\x18\n \x03(\tR\x04tags\x12\x42\n\x08metadata\x18\x0b \x03(\x0b\x32&.postwire.v1.SendRequest.MetadataEntryR\x08metadata\x12\x39\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x17.postwire.v1.AttachmentR\x0b\x61ttachments\x12\x33\n\x07send_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sendAt\x12\x39\n\nexpires_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\'\n\x0fidempotency_key\x18\x0f \x01(\tR\x0eidempotencyKey\x12%\n\x0bunsubscribe\x18\x10 \x01(\x08H\x00R\x0bunsubscribe\x88\x01\x01\x12\x1f\n\x0btemplate_id\x18\x11 \x01(\tR\ntemplateId\x12)\n\x10template_version\x18\x12 \x01(\x05R\x0ftemplateVersion\x12\x35\n\tvariables\x18\x13 \x01(\x0b\x32\x17.google.protobuf.StructR\tvariables\x12$\n\x0btrack_opens\x18\x14 \x01(\x08H\x01R\ntrackOpens\x88\x01\x01\x12&\n\x0ctrack_clicks\x18\x15 \x01(\x08H\x02R\x0btrackClicks\x88\x01\x01\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x0e\n\x0c_unsubscribeB\x0e\n\x0c_track_opensB\x0f\n\r_track_clicks\"_\n\x0cSendResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\"H\n\x10SendBatchRequest\x12\x34\n\x08messages\x18\x01 \x03(\x0b\x32\x18.postwire.v1.SendRequestR\x08messages\"F\n\x11SendBatchResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32\x17.postwire.v1.SendResultR\x07results\"\x7f\n\nSendResult\x12\x37\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x19.postwire.v1.SendResponseH\x00R\x08\x61\x63\x63\x65pted\x12.\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x16.postwire.v1.SendErrorH\x00R\x05\x65rrorB\x08\n\x06result\"\x85\x01\n\tSendError\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12J\n\x10\x66ield_violations\x18\x03 \x03(\x0b\x32\x1f.postwire.v1.SendFieldViolationR\x0f\x66ieldViolations\"L\n\x12SendFieldViolation\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\"\x99\x01\n\x11SendStreamRequest\x12\x1a\n\x08sequence\x18\x01 \x01(\x04R\x08sequence\x12\x32\n\x07message\x18\x02 \x01(\x0b\x32\x18.postwire.v1.SendRequestR\x07message\x12\x34\n\x08messages\x18\x03 \x03(\x0b\x32\x18.postwire.v1.SendRequestR\x08messages\"\xd3\x01\n\x12SendStreamResponse\x12\x1a\n\x08sequence\x18\x01 \x01(\x04R\x08sequence\x12\x37\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x19.postwire.v1.SendResponseH\x00R\x08\x61\x63\x63\x65pted\x12.\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.postwire.v1.SendErrorH\x00R\x05\x65rror\x12.\n\x04\x61\x63ks\x18\x04 \x03(\x0b\x32\x1a.postwire.v1.SendStreamAckR\x04\x61\x63ksB\x08\n\x06result\"\x9e\x01\n\rSendStreamAck\x12\x1a\n\x08sequence\x18\x01 \x01(\x04R\x08sequence\x12\x37\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x19.postwire.v1.SendResponseH\x00R\x08\x61\x63\x63\x65pted\x12.\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.postwire.v1.SendErrorH\x00R\x05\x65rrorB\x08\n\x06result\"1\n\x10GetStatusRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\"\xfe\x05\n\x11GetStatusResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\x12\x1a\n\x08\x61ttempts\x18\x03 \x01(\x05R\x08\x61ttempts\x12\x1d\n\nlast_error\x18\x04 \x01(\tR\tlastError\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x33\n\x07sent_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\x12*\n\x06\x65vents\x18\x08 \x03(\x0b\x32\x12.postwire.v1.EventR\x06\x65vents\x12<\n\nrecipients\x18\t \x03(\x0b\x32\x1c.postwire.v1.RecipientStatusR\nrecipients\x12\x33\n\x07send_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sendAt\x12\x42\n\x0fnext_attempt_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12\x39\n\nexpires_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\x46\n\x11\x63ontent_pruned_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0f\x63ontentPrunedAt\x12L\n\x14\x65vents_pruned_before\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x12\x65ventsPrunedBefore\"\xa9\x01\n\x13StreamEventsRequest\x12\x1f\n\x0bmessage_ids\x18\x01 \x03(\tR\nmessageIds\x12,\n\x05types\x18\x02 \x03(\x0e\x32\x16.postwire.v1.EventTypeR\x05types\x12\x14\n\x05\x61\x66ter\x18\x03 \x01(\tR\x05\x61\x66ter\x12\x19\n\x08\x66rom_now\x18\x04 \x01(\x08R\x07\x66romNow\x12\x12\n\x04tags\x18\x05 \x03(\tR\x04tags\"7\n\x16\x43\x61ncelScheduledRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\"j\n\x17\x43\x61ncelScheduledResponse\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32\x18.postwire.v1.EmailStatusR\x06status\"z\n\x14StreamEventsResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.postwire.v1.EventR\x05\x65vent\x12\x38\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\theartbeat2\xa2\x05\n\x0c\x45mailService\x12R\n\x04Send\x12\x18.postwire.v1.SendRequest\x1a\x19.postwire.v1.SendResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/emails:\x01*\x12k\n\tSendBatch\x12\x1d.postwire.v1.SendBatchRequest\x1a\x1e.postwire.v1.SendBatchResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/emails:batchSend:\x01*\x12o\n\nSendStream\x12\x1e.postwire.v1.SendStreamRequest\x1a\x1f.postwire.v1.SendStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/emails:stream:\x01*(\x01\x30\x01\x12k\n\tGetStatus\x12\x1d.postwire.v1.GetStatusRequest\x1a\x1e.postwire.v1.GetStatusResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/emails/{message_id}\x12i\n\x0cStreamEvents\x12 .postwire.v1.StreamEventsRequest\x1a!.postwire.v1.StreamEventsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/events0\x01\x12\x87\x01\n\x0f\x43\x61ncelScheduled\x12#.postwire.v1.CancelScheduledRequest\x1a$.postwire.v1.CancelScheduledResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/emails/{message_id}:cancel:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,42 +52,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMAILSERVICE'].methods_by_name['StreamEvents']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/events'
   _globals['_EMAILSERVICE'].methods_by_name['CancelScheduled']._loaded_options = None
   _globals['_EMAILSERVICE'].methods_by_name['CancelScheduled']._serialized_options = b'\202\323\344\223\002#\"\036/v1/emails/{message_id}:cancel:\001*'
-  _globals['_SENDREQUEST']._serialized_start=162
-  _globals['_SENDREQUEST']._serialized_end=912
-  _globals['_SENDREQUEST_HEADERSENTRY']._serialized_start=777
-  _globals['_SENDREQUEST_HEADERSENTRY']._serialized_end=835
-  _globals['_SENDREQUEST_METADATAENTRY']._serialized_start=837
-  _globals['_SENDREQUEST_METADATAENTRY']._serialized_end=896
-  _globals['_SENDRESPONSE']._serialized_start=914
-  _globals['_SENDRESPONSE']._serialized_end=1009
-  _globals['_SENDBATCHREQUEST']._serialized_start=1011
-  _globals['_SENDBATCHREQUEST']._serialized_end=1083
-  _globals['_SENDBATCHRESPONSE']._serialized_start=1085
-  _globals['_SENDBATCHRESPONSE']._serialized_end=1155
-  _globals['_SENDRESULT']._serialized_start=1157
-  _globals['_SENDRESULT']._serialized_end=1284
-  _globals['_SENDERROR']._serialized_start=1287
-  _globals['_SENDERROR']._serialized_end=1420
-  _globals['_SENDFIELDVIOLATION']._serialized_start=1422
-  _globals['_SENDFIELDVIOLATION']._serialized_end=1498
-  _globals['_SENDSTREAMREQUEST']._serialized_start=1501
-  _globals['_SENDSTREAMREQUEST']._serialized_end=1654
-  _globals['_SENDSTREAMRESPONSE']._serialized_start=1657
-  _globals['_SENDSTREAMRESPONSE']._serialized_end=1868
-  _globals['_SENDSTREAMACK']._serialized_start=1871
-  _globals['_SENDSTREAMACK']._serialized_end=2029
-  _globals['_GETSTATUSREQUEST']._serialized_start=2031
-  _globals['_GETSTATUSREQUEST']._serialized_end=2080
-  _globals['_GETSTATUSRESPONSE']._serialized_start=2083
-  _globals['_GETSTATUSRESPONSE']._serialized_end=2849
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=2852
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=3021
-  _globals['_CANCELSCHEDULEDREQUEST']._serialized_start=3023
-  _globals['_CANCELSCHEDULEDREQUEST']._serialized_end=3078
-  _globals['_CANCELSCHEDULEDRESPONSE']._serialized_start=3080
-  _globals['_CANCELSCHEDULEDRESPONSE']._serialized_end=3186
-  _globals['_STREAMEVENTSRESPONSE']._serialized_start=3188
-  _globals['_STREAMEVENTSRESPONSE']._serialized_end=3310
-  _globals['_EMAILSERVICE']._serialized_start=3313
-  _globals['_EMAILSERVICE']._serialized_end=3987
+  _globals['_SENDREQUEST']._serialized_start=192
+  _globals['_SENDREQUEST']._serialized_end=1184
+  _globals['_SENDREQUEST_HEADERSENTRY']._serialized_start=1016
+  _globals['_SENDREQUEST_HEADERSENTRY']._serialized_end=1074
+  _globals['_SENDREQUEST_METADATAENTRY']._serialized_start=1076
+  _globals['_SENDREQUEST_METADATAENTRY']._serialized_end=1135
+  _globals['_SENDRESPONSE']._serialized_start=1186
+  _globals['_SENDRESPONSE']._serialized_end=1281
+  _globals['_SENDBATCHREQUEST']._serialized_start=1283
+  _globals['_SENDBATCHREQUEST']._serialized_end=1355
+  _globals['_SENDBATCHRESPONSE']._serialized_start=1357
+  _globals['_SENDBATCHRESPONSE']._serialized_end=1427
+  _globals['_SENDRESULT']._serialized_start=1429
+  _globals['_SENDRESULT']._serialized_end=1556
+  _globals['_SENDERROR']._serialized_start=1559
+  _globals['_SENDERROR']._serialized_end=1692
+  _globals['_SENDFIELDVIOLATION']._serialized_start=1694
+  _globals['_SENDFIELDVIOLATION']._serialized_end=1770
+  _globals['_SENDSTREAMREQUEST']._serialized_start=1773
+  _globals['_SENDSTREAMREQUEST']._serialized_end=1926
+  _globals['_SENDSTREAMRESPONSE']._serialized_start=1929
+  _globals['_SENDSTREAMRESPONSE']._serialized_end=2140
+  _globals['_SENDSTREAMACK']._serialized_start=2143
+  _globals['_SENDSTREAMACK']._serialized_end=2301
+  _globals['_GETSTATUSREQUEST']._serialized_start=2303
+  _globals['_GETSTATUSREQUEST']._serialized_end=2352
+  _globals['_GETSTATUSRESPONSE']._serialized_start=2355
+  _globals['_GETSTATUSRESPONSE']._serialized_end=3121
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=3124
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=3293
+  _globals['_CANCELSCHEDULEDREQUEST']._serialized_start=3295
+  _globals['_CANCELSCHEDULEDREQUEST']._serialized_end=3350
+  _globals['_CANCELSCHEDULEDRESPONSE']._serialized_start=3352
+  _globals['_CANCELSCHEDULEDRESPONSE']._serialized_end=3458
+  _globals['_STREAMEVENTSRESPONSE']._serialized_start=3460
+  _globals['_STREAMEVENTSRESPONSE']._serialized_end=3582
+  _globals['_EMAILSERVICE']._serialized_start=3585
+  _globals['_EMAILSERVICE']._serialized_end=4259
 # @@protoc_insertion_point(module_scope)

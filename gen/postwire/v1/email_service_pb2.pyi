@@ -1,6 +1,7 @@
 import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from postwire.v1 import email_pb2 as _email_pb2
 from postwire.v1 import event_pb2 as _event_pb2
@@ -13,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SendRequest(_message.Message):
-    __slots__ = ("from_address", "to", "cc", "bcc", "reply_to", "subject", "text_body", "html_body", "headers", "tags", "metadata", "attachments", "send_at", "expires_at", "idempotency_key", "unsubscribe")
+    __slots__ = ("from_address", "to", "cc", "bcc", "reply_to", "subject", "text_body", "html_body", "headers", "tags", "metadata", "attachments", "send_at", "expires_at", "idempotency_key", "unsubscribe", "template_id", "template_version", "variables", "track_opens", "track_clicks")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +45,11 @@ class SendRequest(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     UNSUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    TRACK_OPENS_FIELD_NUMBER: _ClassVar[int]
+    TRACK_CLICKS_FIELD_NUMBER: _ClassVar[int]
     from_address: str
     to: _containers.RepeatedScalarFieldContainer[str]
     cc: _containers.RepeatedScalarFieldContainer[str]
@@ -60,7 +66,12 @@ class SendRequest(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     idempotency_key: str
     unsubscribe: bool
-    def __init__(self, from_address: _Optional[str] = ..., to: _Optional[_Iterable[str]] = ..., cc: _Optional[_Iterable[str]] = ..., bcc: _Optional[_Iterable[str]] = ..., reply_to: _Optional[str] = ..., subject: _Optional[str] = ..., text_body: _Optional[str] = ..., html_body: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., attachments: _Optional[_Iterable[_Union[_email_pb2.Attachment, _Mapping]]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., unsubscribe: _Optional[bool] = ...) -> None: ...
+    template_id: str
+    template_version: int
+    variables: _struct_pb2.Struct
+    track_opens: bool
+    track_clicks: bool
+    def __init__(self, from_address: _Optional[str] = ..., to: _Optional[_Iterable[str]] = ..., cc: _Optional[_Iterable[str]] = ..., bcc: _Optional[_Iterable[str]] = ..., reply_to: _Optional[str] = ..., subject: _Optional[str] = ..., text_body: _Optional[str] = ..., html_body: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., attachments: _Optional[_Iterable[_Union[_email_pb2.Attachment, _Mapping]]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., unsubscribe: _Optional[bool] = ..., template_id: _Optional[str] = ..., template_version: _Optional[int] = ..., variables: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., track_opens: _Optional[bool] = ..., track_clicks: _Optional[bool] = ...) -> None: ...
 
 class SendResponse(_message.Message):
     __slots__ = ("message_id", "status")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17postwire/v1/event.proto\x12\x0bpostwire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x02\n\x05\x45vent\x12\x16\n\x06\x63ursor\x18\x01 \x01(\tR\x06\x63ursor\x12\x1d\n\nmessage_id\x18\x02 \x01(\tR\tmessageId\x12*\n\x04type\x18\x03 \x01(\x0e\x32\x16.postwire.v1.EventTypeR\x04type\x12;\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x1b\n\tsmtp_code\x18\x05 \x01(\x05R\x08smtpCode\x12!\n\x0csmtp_message\x18\x06 \x01(\tR\x0bsmtpMessage\x12\x16\n\x06\x64\x65tail\x18\x07 \x01(\tR\x06\x64\x65tail\x12\x1c\n\trecipient\x18\x08 \x01(\tR\trecipient*\xf2\x02\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45VENT_TYPE_QUEUED\x10\x01\x12\x16\n\x12\x45VENT_TYPE_SENDING\x10\x02\x12\x13\n\x0f\x45VENT_TYPE_SENT\x10\x03\x12\x17\n\x13\x45VENT_TYPE_DEFERRED\x10\x04\x12\x16\n\x12\x45VENT_TYPE_BOUNCED\x10\x05\x12\x15\n\x11\x45VENT_TYPE_FAILED\x10\x06\x12\x19\n\x15\x45VENT_TYPE_SUPPRESSED\x10\x07\x12\x18\n\x14\x45VENT_TYPE_SCHEDULED\x10\x08\x12\x17\n\x13\x45VENT_TYPE_CANCELED\x10\t\x12\x1f\n\x1b\x45VENT_TYPE_WEBHOOK_DISABLED\x10\n\x12\x16\n\x12\x45VENT_TYPE_DELAYED\x10\x0b\x12\x19\n\x15\x45VENT_TYPE_COMPLAINED\x10\x0c\x12\x1b\n\x17\x45VENT_TYPE_UNSUBSCRIBED\x10\rb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17postwire/v1/event.proto\x12\x0bpostwire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x02\n\x05\x45vent\x12\x16\n\x06\x63ursor\x18\x01 \x01(\tR\x06\x63ursor\x12\x1d\n\nmessage_id\x18\x02 \x01(\tR\tmessageId\x12*\n\x04type\x18\x03 \x01(\x0e\x32\x16.postwire.v1.EventTypeR\x04type\x12;\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x1b\n\tsmtp_code\x18\x05 \x01(\x05R\x08smtpCode\x12!\n\x0csmtp_message\x18\x06 \x01(\tR\x0bsmtpMessage\x12\x16\n\x06\x64\x65tail\x18\x07 \x01(\tR\x06\x64\x65tail\x12\x1c\n\trecipient\x18\x08 \x01(\tR\trecipient*\xa1\x03\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45VENT_TYPE_QUEUED\x10\x01\x12\x16\n\x12\x45VENT_TYPE_SENDING\x10\x02\x12\x13\n\x0f\x45VENT_TYPE_SENT\x10\x03\x12\x17\n\x13\x45VENT_TYPE_DEFERRED\x10\x04\x12\x16\n\x12\x45VENT_TYPE_BOUNCED\x10\x05\x12\x15\n\x11\x45VENT_TYPE_FAILED\x10\x06\x12\x19\n\x15\x45VENT_TYPE_SUPPRESSED\x10\x07\x12\x18\n\x14\x45VENT_TYPE_SCHEDULED\x10\x08\x12\x17\n\x13\x45VENT_TYPE_CANCELED\x10\t\x12\x1f\n\x1b\x45VENT_TYPE_WEBHOOK_DISABLED\x10\n\x12\x16\n\x12\x45VENT_TYPE_DELAYED\x10\x0b\x12\x19\n\x15\x45VENT_TYPE_COMPLAINED\x10\x0c\x12\x1b\n\x17\x45VENT_TYPE_UNSUBSCRIBED\x10\r\x12\x15\n\x11\x45VENT_TYPE_OPENED\x10\x0e\x12\x16\n\x12\x45VENT_TYPE_CLICKED\x10\x0f\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'postwire.v1.event_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVENTTYPE']._serialized_start=362
-  _globals['_EVENTTYPE']._serialized_end=732
+  _globals['_EVENTTYPE']._serialized_end=779
   _globals['_EVENT']._serialized_start=74
   _globals['_EVENT']._serialized_end=359
 # @@protoc_insertion_point(module_scope)

@@ -25,6 +25,8 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_DELAYED: _ClassVar[EventType]
     EVENT_TYPE_COMPLAINED: _ClassVar[EventType]
     EVENT_TYPE_UNSUBSCRIBED: _ClassVar[EventType]
+    EVENT_TYPE_OPENED: _ClassVar[EventType]
+    EVENT_TYPE_CLICKED: _ClassVar[EventType]
 EVENT_TYPE_UNSPECIFIED: EventType
 EVENT_TYPE_QUEUED: EventType
 EVENT_TYPE_SENDING: EventType
@@ -39,6 +41,8 @@ EVENT_TYPE_WEBHOOK_DISABLED: EventType
 EVENT_TYPE_DELAYED: EventType
 EVENT_TYPE_COMPLAINED: EventType
 EVENT_TYPE_UNSUBSCRIBED: EventType
+EVENT_TYPE_OPENED: EventType
+EVENT_TYPE_CLICKED: EventType
 
 class Event(_message.Message):
     __slots__ = ("cursor", "message_id", "type", "occurred_at", "smtp_code", "smtp_message", "detail", "recipient")
