@@ -1,14 +1,14 @@
-"""search_indexes_and_stats (placeholder: filled in by the search work of issue 20)
+"""stats_rollup (placeholder: filled in by the analytics work of issue 20)
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 18:00:00
 """
 
 from __future__ import annotations
 
-revision = '0011'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
