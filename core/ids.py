@@ -26,3 +26,8 @@ def random_token(length: int) -> str:
 def new_message_id() -> str:
     """`msg_` + 24 random base62 characters (~143 bits)."""
     return "msg_" + random_token(24)
+
+
+def new_template_id() -> str:
+    """`tpl_` + 24 random base62 characters."""
+    return "tpl_" + random_token(24)

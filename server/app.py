@@ -29,6 +29,8 @@ from core.settings import Settings
 from core.storage.db import make_engine
 from core.suppressions.manager import SuppressionManager
 from core.suppressions.store import SuppressionStore
+from core.templates.manager import TemplateManager
+from core.templates.store import TemplateStore
 from core.webhooks.manager import WebhookManager, WebhookPolicy
 from core.webhooks.signing import SecretBox
 from core.webhooks.store import WebhookStore
@@ -43,6 +45,8 @@ from postwire.v1 import (
     key_service_pb2_grpc,
     suppression_service_pb2,
     suppression_service_pb2_grpc,
+    template_service_pb2,
+    template_service_pb2_grpc,
     unsubscribe_service_pb2,
     unsubscribe_service_pb2_grpc,
     webhook_service_pb2,
@@ -62,6 +66,7 @@ from server.ratelimit import RateLimitInterceptor
 from server.request_id import RequestContextInterceptor
 from server.servicer import EmailServicer
 from server.suppression_servicer import SuppressionServicer
+from server.template_servicer import TemplateServicer
 from server.tracing import rpc_tracing
 from server.unsubscribe_servicer import UnsubscribeServicer
 from server.webhook_servicer import WebhookServicer
@@ -76,6 +81,7 @@ SERVICE_NAMES = (
     address_service_pb2.DESCRIPTOR.services_by_name["AddressService"].full_name,
     suppression_service_pb2.DESCRIPTOR.services_by_name["SuppressionService"].full_name,
     unsubscribe_service_pb2.DESCRIPTOR.services_by_name["UnsubscribeService"].full_name,
+    template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"].full_name,
 )
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # room for a 25 MB email in base64; Send explains the limit
 MAX_CONNECTION_AGE_MS = 300_000
@@ -130,7 +136,11 @@ class Server:
             ],
         )
         limits = send_limits(settings)
-        email_service_pb2_grpc.add_EmailServiceServicer_to_server(EmailServicer(self.service, limits, settings.send_stream_window), self.grpc)
+        self.templates = TemplateManager(TemplateStore(engine))
+        email_service_pb2_grpc.add_EmailServiceServicer_to_server(
+            EmailServicer(self.service, limits, settings.send_stream_window, self.templates), self.grpc
+        )
+        template_service_pb2_grpc.add_TemplateServiceServicer_to_server(TemplateServicer(self.templates), self.grpc)
         key_service_pb2_grpc.add_KeyServiceServicer_to_server(KeyServicer(self.keys), self.grpc)
         self.webhooks = WebhookManager(
             WebhookStore(engine),

@@ -63,6 +63,14 @@ POLICIES = {
     "/postwire.v1.SuppressionService/RemoveSuppression": MethodPolicy("admin", "send"),
     "/postwire.v1.SuppressionService/BatchAddSuppressions": MethodPolicy("admin", "send"),
     "/postwire.v1.SuppressionService/BatchRemoveSuppressions": MethodPolicy("admin", "send"),
+    "/postwire.v1.TemplateService/CreateTemplate": MethodPolicy("admin", "send"),
+    "/postwire.v1.TemplateService/GetTemplate": MethodPolicy("read", "read"),
+    "/postwire.v1.TemplateService/ListTemplates": MethodPolicy("read", "read"),
+    "/postwire.v1.TemplateService/UpdateTemplate": MethodPolicy("admin", "send"),
+    "/postwire.v1.TemplateService/DeleteTemplate": MethodPolicy("admin", "send"),
+    "/postwire.v1.TemplateService/ListTemplateVersions": MethodPolicy("read", "read"),
+    "/postwire.v1.TemplateService/ActivateTemplateVersion": MethodPolicy("admin", "send"),
+    "/postwire.v1.TemplateService/RenderTemplate": MethodPolicy("read", "read"),
 }
 
 # A method of ours with no policy is refused, so a new RPC cannot ship unguarded.

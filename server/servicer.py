@@ -13,6 +13,8 @@ from core.emails.service import MAX_BATCH, EmailService, Heartbeat, SendOptions
 from core.emails.validation import SendLimits, validate_send
 from core.errors import FieldViolation, InvalidArgument, PostwireError
 from core.events.cursor import decode_cursor
+from core.templates import send as templated
+from core.templates.manager import TemplateManager
 from postwire.v1 import email_service_pb2 as pb
 from postwire.v1 import email_service_pb2_grpc
 from server.convert import (
@@ -29,17 +31,21 @@ from server.interceptors import current_principal
 from server.metrics import count_bulk
 from server.ratelimit import stream_charge
 from server.send_stream import send_stream
+from server.structs import struct_to_dict
 
 
 class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
-    def __init__(self, service: EmailService, limits: SendLimits, stream_window: int) -> None:
+    def __init__(self, service: EmailService, limits: SendLimits, stream_window: int,
+                 templates: TemplateManager | None = None) -> None:
         self.service = service
         self.limits = limits
         self.stream_window = stream_window  # unacknowledged emails per SendStream (POSTWIRE_SEND_STREAM_WINDOW)
+        self.templates = templates
 
-    def _email(self, request: pb.SendRequest, test: bool) -> tuple[EmailContent, SendOptions]:
-        """The email a SendRequest asks for; InvalidArgument when it is not valid."""
-        content = validate_send(
+    def _email(self, request: pb.SendRequest, test: bool) -> tuple[EmailContent, SendOptions] | templated.TemplatedSend:
+        """The email a SendRequest asks for (one naming a template is rendered by
+        _rendered); InvalidArgument when it is not valid."""
+        fields = dict(
             from_address=request.from_address,
             to=list(request.to),
             cc=list(request.cc),
@@ -52,7 +58,6 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             tags=list(request.tags),
             metadata=dict(request.metadata),
             attachments=list(request.attachments),
-            limits=self.limits,
             unsubscribe=request.unsubscribe if request.HasField("unsubscribe") else None,
         )
         options = SendOptions(
@@ -61,9 +66,21 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             idempotency_key=request.idempotency_key,
             test=test,
         )
-        return content, options
+        if request.template_id:
+            return templated.TemplatedSend(fields, request.template_id, request.template_version,
+                                           struct_to_dict(request.variables), options)
+        return validate_send(**fields, limits=self.limits), options  # type: ignore[arg-type]
 
-    def _item(self, request: pb.SendRequest, test: bool) -> tuple[EmailContent, SendOptions] | PostwireError:
+    async def _rendered(self, account_id: int, item: Any) -> Any:
+        """A templated Send rendered into its email (or the error refusing it); other items as they are."""
+        if not isinstance(item, templated.TemplatedSend):
+            return item
+        try:
+            return await templated.resolve(self.templates, account_id, item, self.limits)
+        except PostwireError as exc:
+            return exc
+
+    def _item(self, request: pb.SendRequest, test: bool) -> Any:
         """One email of a batch or stream, or the error that refuses it alone (the
         decoder leaves NUL checks of these requests to this, item by item)."""
         try:
@@ -75,13 +92,17 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             return exc
 
     async def _store(self, method: str, account_id: int, items: list[Any]) -> list[tuple[str, Status] | Exception]:
+        items = [await self._rendered(account_id, i) if isinstance(i, templated.TemplatedSend) else i for i in items]
         outcomes = await self.service.send_batch(account_id, items)
         count_bulk(method, outcomes)
         return outcomes
 
     async def Send(self, request: pb.SendRequest, context: grpc.aio.ServicerContext) -> pb.SendResponse:
         caller = current_principal.get()
-        message_id, status = await self.service.send(caller.account_id, *self._email(request, caller.test))
+        email = await self._rendered(caller.account_id, self._email(request, caller.test))
+        if isinstance(email, PostwireError):
+            raise email
+        message_id, status = await self.service.send(caller.account_id, *email)
         return pb.SendResponse(message_id=message_id, status=status_to_proto(status))  # type: ignore[arg-type]
 
     async def SendBatch(self, request: pb.SendBatchRequest, context: grpc.aio.ServicerContext) -> pb.SendBatchResponse:

@@ -22,6 +22,7 @@ _PER_ROW = (
     ("public_id", "text"), ("account_id", "bigint"), ("status", "text"), ("content", "json"),
     ("next_attempt_at", "timestamptz"), ("send_at", "timestamptz"), ("expires_at", "timestamptz"),
     ("recipients", "json"), ("test_mode", "boolean"),
+    ("template_id", "text"), ("template_version", "integer"), ("template_variant", "text"),
 )
 RECORDSET_INSERT = recordset_insert(
     "emails", _PER_ROW, fixed=(("attempts", "0"), ("last_error", "''"), ("created_at", "%(now)s"), ("updated_at", "%(now)s")),

@@ -35,6 +35,7 @@ from core.observability import context
 from core.returns.unsubscribe import AccountDefaults, resolve
 from core.storage.db import database_errors_as_unavailable
 from core.storage.group_commit import GroupCommit
+from core.templates.model import TemplateUse
 from core.times import utcnow
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,13 @@ class SendOptions:
     expires_at: datetime | None = None
     idempotency_key: str = ""
     test: bool = False  # sent with a test key: reported as delivered, never handed to SMTP
+    template: TemplateUse | None = None  # rendered from a template (core.templates.send)
 
 
 def fingerprint(content: dict[str, object], options: SendOptions) -> str:
     """A digest of everything a request asks for, to tell a replay from a new request."""
+    if options.template is not None:  # the request, not what it rendered to (core.templates.variants)
+        content = {**content, "subject": "", "text_body": "", "html_body": "", "template": list(options.template.request)}
     payload = {
         "content": content,
         "send_at": options.send_at.isoformat() if options.send_at else None,
@@ -200,6 +204,7 @@ class EmailService:
             idempotency_key=options.idempotency_key,
             fingerprint=fingerprint(stored, options) if options.idempotency_key else "",
             test_mode=options.test,
+            template=options.template,
         )
 
     async def _announce_new(self, accepted: Accepted, new: NewEmail) -> None:

@@ -21,6 +21,7 @@ from core.errors import AlreadyExists, FailedPrecondition, NotFound
 from core.events.append import add_events, append_events
 from core.storage import commit_outcome
 from core.storage.db import email_tags, emails, idempotency_keys
+from core.templates.model import TemplateUse
 from core.times import utcnow
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -47,6 +48,7 @@ class NewEmail:
     idempotency_key: str = ""
     fingerprint: str = ""
     test_mode: bool = False
+    template: TemplateUse | None = None  # rendered from a template: which one, which version and variant
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ def _email_row(account_id: int, new: NewEmail) -> dict[str, Any]:
         "expires_at": new.expires_at,
         "recipients": recipients_to_json({r: RecipientState(pending) for r in new.recipients}),
         "test_mode": new.test_mode,
+        "template_id": new.template.template_id if new.template else None,
+        "template_version": new.template.version if new.template else None,
+        "template_variant": (new.template.variant or None) if new.template else None,
     }
 
 

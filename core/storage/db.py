@@ -222,3 +222,29 @@ async def database_errors_as_unavailable() -> AsyncIterator[None]:
 def sync_url(url: str) -> str:
     """The same database for synchronous use (Alembic)."""
     return url.replace("+aiosqlite", "")
+
+
+# Templates (core/templates): each update stores a new immutable version; one is active.
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("active_version", Integer, nullable=False),
+    Column("latest_version", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ix_templates_account_id_created_at", "account_id", "created_at"),
+)
+
+template_versions = Table(
+    "template_versions",
+    metadata,
+    Column("template_id", Id, ForeignKey("templates.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    # {"subject", "html", "text", "variants": [{"name", "weight", "subject", "html", "text"}]}
+    Column("content", JSON, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar, Unpack, cast
+from typing import Any, TypeVar, Unpack, cast
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -42,16 +42,16 @@ from postwire_client.retry import (
     wait_or_raise,
 )
 from postwire_client.suppressions import SuppressionMethods
+from postwire_client.templates import TemplateFields, TemplateMethods
 from postwire_client.times import timestamp
 
 log = logging.getLogger("postwire_client")
 T = TypeVar("T")
 
-# Kept for code written against the first SDK (tests/chaos uses it).
-_translate = from_rpc_error
+_translate = from_rpc_error  # kept for code written against the first SDK (tests/chaos uses it)
 
 
-class SendFields(TypedDict, total=False):
+class SendFields(TemplateFields, total=False):
     """The keyword arguments of `send`: the fields of `SendRequest`, with friendlier types."""
 
     from_address: str
@@ -143,7 +143,7 @@ def _drain(call: Any, items: queue.Queue[Any], idle_timeout: float | None) -> It
         call.cancel()
 
 
-class Client(DomainMethods, SuppressionMethods):
+class Client(DomainMethods, SuppressionMethods, TemplateMethods):
     """A blocking client: `Client("127.0.0.1:50051", api_key)`; use it as a context manager
     (or call `close()`) to close the channel. Thread-safe.
 
