@@ -1,7 +1,8 @@
 """The `postwire` command. Its client commands, here: send (one, `--count N` copies, or a
 `--batch` of many), status, cancel, events; and, in postwire_client.domain_commands,
 domains (create, list, get, verify, delete, rotate-key) and validate; in
-suppression_commands, suppressions (list, get, add, remove). They connect to POSTWIRE_ADDRESS with
+suppression_commands, suppressions (list, get, add, remove); in template_commands,
+templates (create, update, get, list, delete, versions, activate, render). They connect to POSTWIRE_ADDRESS with
 POSTWIRE_API_KEY (or --address / --api-key), falling back to the embedded mode's
 .postwire/dev-api-key.
 
@@ -35,6 +36,7 @@ from postwire_client.formatting import event_line, status_text, to_json
 from postwire_client.progress import Progress
 from postwire_client.send_flags import base_request
 from postwire_client.suppression_commands import add_suppression_commands
+from postwire_client.template_commands import add_send_template_flags, add_template_commands
 
 if TYPE_CHECKING:
     from postwire_client.aio import AsyncClient
@@ -192,6 +194,7 @@ def add_commands(sub: Any) -> None:
                       "SendRequest fields merged over the flags, or a bare recipient address")
     send.add_argument("--concurrency", type=int, default=8, metavar="K", help="Sends in flight (--count; --batch uses one SendStream)")
     send.add_argument("--no-progress", action="store_true", help="no progress on stderr for --count/--batch")
+    add_send_template_flags(send)
     send.set_defaults(func=cmd_send)
 
     cancel = client_flags(sub.add_parser("cancel", help="cancel a scheduled email"))
@@ -218,6 +221,7 @@ def add_commands(sub: Any) -> None:
 
     add_domain_commands(sub, client_flags, make_client)
     add_suppression_commands(sub, client_flags, make_client)
+    add_template_commands(sub, client_flags, make_client)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -63,6 +63,7 @@ def _timestamp(value: str) -> datetime:
 def base_request(args: argparse.Namespace) -> pb.SendRequest:
     """The SendRequest the flags describe (each --batch line is merged over it)."""
     from postwire_client.sdk import build_send_request
+    from postwire_client.template_commands import template_fields
 
     stdin_readers = [f for f in (args.text_file, args.html_file, args.batch) if f == "-"]
     if len(stdin_readers) > 1:
@@ -77,4 +78,5 @@ def base_request(args: argparse.Namespace) -> pb.SendRequest:
         expires_at=_timestamp(args.expires_at) if args.expires_at else None,
         unsubscribe=getattr(args, "unsubscribe", None),
     )
+    fields.update(template_fields(args))
     return build_send_request(None, fields, auto_idempotency_key=False)  # type: ignore[arg-type]
