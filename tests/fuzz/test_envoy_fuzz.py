@@ -152,6 +152,9 @@ def routes(resource_id: str) -> list[tuple[str, str]]:
         ("GET", "/v1/suppressions"), ("POST", "/v1/suppressions"), ("GET", f"/v1/suppressions/{i}"),
         ("DELETE", f"/v1/suppressions/{i}"), ("POST", "/v1/suppressions:batchAdd"),
         ("POST", "/v1/suppressions:batchRemove"),
+        ("GET", "/v1/templates"), ("POST", "/v1/templates"), ("GET", f"/v1/templates/{i}"),
+        ("DELETE", f"/v1/templates/{i}"), ("POST", f"/v1/templates/{i}:update"), ("POST", f"/v1/templates/{i}:render"),
+        ("GET", f"/v1/templates/{i}/versions"), ("POST", f"/v1/templates/{i}/versions/1:activate"),
         ("GET", f"/v1/unsubscribe/{i}"), ("POST", f"/v1/unsubscribe/{i}"),
     ]
 

@@ -26,6 +26,8 @@ from postwire.v1 import (
     email_service_pb2_grpc,
     key_service_pb2_grpc,
     suppression_service_pb2_grpc,
+    template_pb2,
+    template_service_pb2_grpc,
     unsubscribe_service_pb2_grpc,
     webhook_service_pb2_grpc,
 )
@@ -34,6 +36,7 @@ from postwire.v1 import domain_service_pb2 as dpb
 from postwire.v1 import email_service_pb2 as epb
 from postwire.v1 import key_service_pb2 as kpb
 from postwire.v1 import suppression_service_pb2 as spb
+from postwire.v1 import template_service_pb2 as tpb
 from postwire.v1 import unsubscribe_service_pb2 as upb
 from postwire.v1 import webhook_service_pb2 as wpb
 from tests.conftest import Stack
@@ -132,6 +135,7 @@ class Api:
         self.addresses = address_service_pb2_grpc.AddressServiceStub(self.channel)
         self.suppressions = suppression_service_pb2_grpc.SuppressionServiceStub(self.channel)
         self.unsubscribe = unsubscribe_service_pb2_grpc.UnsubscribeServiceStub(self.channel)
+        self.templates = template_service_pb2_grpc.TemplateServiceStub(self.channel)
         self.md = (("x-api-key", key),)
 
 
@@ -395,6 +399,57 @@ def test_suppression_service_answers_only_contract_statuses(
     check(lambda: s.BatchAddSuppressions(batch, metadata=md, timeout=10))
     remove = spb.BatchRemoveSuppressionsRequest(addresses=addresses)
     check(lambda: s.BatchRemoveSuppressions(remove, metadata=md, timeout=10))
+
+
+# TemplateService ----------------------------------------------------------------------------
+
+JINJA = st.one_of(TEXT, st.lists(st.sampled_from([
+    "{{ x }}", "{{ x.y }}", "{% for i in range(n) %}", "{% endfor %}", "{% if x %}", "{% endif %}", "{{ x|upper }}",
+    "{{ ''.__class__ }}", "{{ x * 9999999 }}", "{{ 2 ** n }}", "{% macro m(a) %}{{ m(a) }}{% endmacro %}{{ m(1) }}",
+    "{{", "}}", "{%", "%}", "{# c #}", "<b>&</b>", "{{ x|center(n) }}", "{{ range(n)|join(x) }}",
+]), max_size=8).map("".join))
+VARIABLES = st.dictionaries(st.sampled_from(["x", "n", "y", "", "\x00"]), st.one_of(
+    st.integers(-(2**40), 2**40), st.text(max_size=20), st.booleans(), st.none(),
+    st.dictionaries(st.sampled_from(["y", "z"]), st.integers(0, 10**6), max_size=2),
+), max_size=3)
+
+
+@settings(FUZZ, max_examples=30)
+@given(name=ANY_TEXT, parts=st.tuples(JINJA, JINJA, JINJA), variables=VARIABLES, version=INT32, variant=TEXT,
+       names=small(TEXT, 3), weights=small(INT32, 3), template_id=st.one_of(TEXT, st.just("tpl_x")))
+def test_template_service_answers_only_contract_statuses(
+    api: Api, name: str, parts: tuple[str, str, str], variables: dict[str, Any], version: int, variant: str,
+    names: list[str], weights: list[int], template_id: str,
+) -> None:
+    t, md = api.templates, api.md
+    subject, html, text = parts
+    variants = [template_pb2.TemplateVariant(name=n, weight=w, subject=subject, html=html)
+                for n, w in zip(names, weights)]
+    created = tpb.CreateTemplateRequest(name=name or "fuzz", subject=subject, html=html, text=text, variants=variants)
+    check(lambda: t.CreateTemplate(created, metadata=md, timeout=10))
+    try:  # a valid template to render, with the fuzzed subject and text
+        plain = tpb.CreateTemplateRequest(name="fuzz", subject=subject, html="x", text=text)
+        tid = t.CreateTemplate(plain, metadata=md, timeout=10).template.template_id
+    except grpc.RpcError as error:
+        assert error.code() in CONTRACT, error.details()
+        tid = template_id
+    render = tpb.RenderTemplateRequest(template_id=tid, version=version, variant=variant)
+    render.variables.update(variables)
+    check(lambda: t.RenderTemplate(render, metadata=md, timeout=10))
+    check(lambda: t.GetTemplate(tpb.GetTemplateRequest(template_id=template_id, version=version), metadata=md, timeout=10))
+    check(lambda: t.UpdateTemplate(tpb.UpdateTemplateRequest(template_id=tid, html=html, variants=variants),
+                                   metadata=md, timeout=10))
+    check(lambda: t.ActivateTemplateVersion(tpb.ActivateTemplateVersionRequest(template_id=tid, version=version),
+                                            metadata=md, timeout=10))
+    check(lambda: t.ListTemplateVersions(tpb.ListTemplateVersionsRequest(template_id=tid, page_size=version,
+                                                                         page_token=variant), metadata=md, timeout=10))
+    check(lambda: t.ListTemplates(tpb.ListTemplatesRequest(page_size=version, page_token=variant), metadata=md,
+                                  timeout=10))
+    send = epb.SendRequest(from_address="a@example.com", to=["b@example.com"], template_id=tid,
+                           template_version=version)
+    send.variables.update(variables)
+    check(lambda: api.emails.Send(send, metadata=md, timeout=10))
+    check(lambda: t.DeleteTemplate(tpb.DeleteTemplateRequest(template_id=tid), metadata=md, timeout=10))
 
 
 # UnsubscribeService (public: no key) ----------------------------------------------------------
