@@ -18,7 +18,7 @@ from core.storage.db import database_errors_as_unavailable
 from core.templates import pages, variants
 from core.templates.limits import MAX_NAME, MAX_VERSION_BYTES
 from core.templates.model import Content, Parts, TemplateRecord, Variant, Version
-from core.templates.render import CompiledCache, CompiledVersion, compile_parts, render
+from core.templates.render import CompiledCache, CompiledVersion, check_variables, compile_parts, render
 from core.templates.store import TemplateStore
 from core.times import utcnow
 
@@ -163,6 +163,7 @@ class TemplateManager:
                      variables: dict[str, Any]) -> tuple[Parts, int, str]:
         """A preview: the rendered parts, the version and the variant (the first one when
         `variant` is empty). Reads the database, not the Send path's caches."""
+        check_variables(variables)
         record = await self.get(account_id, template_id, version)
         assert record.version is not None
         compiled = self.cache.compiled(template_id, record.version.version, record.version.content)

@@ -9,6 +9,7 @@ InvalidArgument on `variables.<path>` naming it, anything else the template did
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from jinja2.utils import missing
 
 from core.errors import FieldViolation, InvalidArgument
 from core.templates import metrics
-from core.templates.limits import MAX_OUTPUT_BYTES
+from core.templates.limits import MAX_OUTPUT_BYTES, MAX_VARIABLES_BYTES
 from core.templates.model import Content, Parts, Variant
 from core.templates.sandbox import Budget, RenderLimit, TemplateEnvironment, UndefinedVariable, current
 
@@ -75,6 +76,11 @@ def compile_parts(parts: Parts, prefix: str = "", out: list[FieldViolation] | No
 
 def compile_content(template_id: str, version: int, content: Content) -> CompiledVersion:
     return CompiledVersion(template_id, version, tuple((v, compile_parts(v.parts)) for v in content.choices()))
+
+
+def check_variables(variables: dict[str, Any]) -> None:
+    if variables and len(json.dumps(variables, default=str)) > MAX_VARIABLES_BYTES:
+        raise InvalidArgument([FieldViolation("variables", f"at most {MAX_VARIABLES_BYTES:,} bytes as JSON")])
 
 
 def render(compiled: CompiledParts, variables: dict[str, Any]) -> Parts:

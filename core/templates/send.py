@@ -17,10 +17,9 @@ from core.emails.service import SendOptions
 from core.emails.validation import SendLimits, validate_send
 from core.errors import FieldViolation, InvalidArgument
 from core.templates import variants
-from core.templates.limits import MAX_VARIABLES_BYTES
 from core.templates.manager import TemplateManager
 from core.templates.model import TemplateUse
-from core.templates.render import render
+from core.templates.render import check_variables, render
 
 
 @dataclass(frozen=True)
@@ -49,8 +48,7 @@ async def resolve(manager: TemplateManager | None, account_id: int, item: Templa
     if manager is None:
         raise InvalidArgument([FieldViolation("template_id", "templates are not available on this server")])
     compiled = await manager.for_send(account_id, item.template_id, item.version)
-    if item.variables and len(json.dumps(item.variables, default=str)) > MAX_VARIABLES_BYTES:
-        raise InvalidArgument([FieldViolation("variables", f"at most {MAX_VARIABLES_BYTES:,} bytes as JSON")])
+    check_variables(item.variables)
     variant = variants.pick(compiled.choices())
     parts = render(compiled.compiled(variant), item.variables)
     content = validate_send(**{**item.fields, "subject": parts.subject, "text_body": parts.text,

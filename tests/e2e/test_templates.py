@@ -252,6 +252,10 @@ def test_variants_are_recorded_on_the_email_by_weight(account: Account, client: 
     assert set(counts) == {"plain", "bold"} and 0.6 < counts["bold"] / 400 < 0.9, counts
     for content, _, version, variant in rows[:20]:
         assert version == 1 and content["subject"][0] == {"plain": "A", "bold": "B"}[variant]  # type: ignore[index]
+    # A replay (same idempotency key) finds the original email, whichever variant it would pick now.
+    keyed = [client.send(from_address=SENDER, to=["k@example.com"], template_id=tid, variables={"n": 1},
+                         idempotency_key="ab-replay").message_id for _ in range(6)]
+    assert len(set(keyed)) == 1
 
 
 def test_another_account_cannot_see_use_or_change_a_template(stack: Stack, account: Account, client: Client) -> None:
