@@ -29,6 +29,7 @@ from core.templates.sandbox import Budget, RenderLimit, TemplateEnvironment, Und
 _TEXT = TemplateEnvironment(autoescape=False)  # subject and text
 _HTML = TemplateEnvironment(autoescape=True)
 PART_NAMES = ("subject", "html", "text")
+_OK = metrics.RENDERS.labels("ok")
 
 
 @dataclass(frozen=True)
@@ -110,18 +111,22 @@ def render(compiled: CompiledParts, variables: dict[str, Any]) -> Parts:
         raise InvalidArgument([FieldViolation("template_id", f"{name}{_line(exc)}: {message}")]) from None
     finally:
         current.reset(token)
-    metrics.RENDERS.labels("ok").inc()
+    _OK.inc()
     metrics.RENDER_SECONDS.observe(time.perf_counter() - started)
     return Parts(rendered["subject"].strip(), rendered["html"], rendered["text"])
 
 
 def _generate(template: Template, variables: dict[str, Any], left: int, name: str) -> str:
+    """Template.generate without its extra generator layer (a tenth of a render's time)."""
     chunks = []
-    for chunk in template.generate(variables):
-        left -= len(chunk)
-        if left < 0:
-            raise RenderLimit(f"the rendered parts pass {MAX_OUTPUT_BYTES:,} characters")
-        chunks.append(chunk)
+    try:
+        for chunk in template.root_render_func(template.new_context(variables)):
+            left -= len(chunk)
+            if left < 0:
+                raise RenderLimit(f"the rendered parts pass {MAX_OUTPUT_BYTES:,} characters")
+            chunks.append(chunk)
+    except Exception:
+        template.environment.handle_exception()  # raises it again, its traceback with the template's lines
     return "".join(chunks)
 
 
