@@ -92,7 +92,8 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             return exc
 
     async def _store(self, method: str, account_id: int, items: list[Any]) -> list[tuple[str, Status] | Exception]:
-        items = [await self._rendered(account_id, i) if isinstance(i, templated.TemplatedSend) else i for i in items]
+        if any(isinstance(item, templated.TemplatedSend) for item in items):
+            items = await templated.resolve_all(self.templates, account_id, items, self.limits)
         outcomes = await self.service.send_batch(account_id, items)
         count_bulk(method, outcomes)
         return outcomes

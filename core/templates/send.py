@@ -6,18 +6,22 @@ after rendering (Send's limits apply to the rendered parts)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.emails.content import EmailContent
 from core.emails.service import SendOptions
 from core.emails.validation import SendLimits, validate_send
-from core.errors import FieldViolation, InvalidArgument
+from core.errors import FieldViolation, InvalidArgument, PostwireError
 from core.templates import variants
 from core.templates.manager import TemplateManager
+from core.templates.limits import CALL_RENDER_SECONDS
 from core.templates.model import TemplateUse
 from core.templates.render import check_variables, render
 
@@ -56,3 +60,27 @@ async def resolve(manager: TemplateManager | None, account_id: int, item: Templa
     request = (item.template_id, item.version, _digest(item.variables)) if item.options.idempotency_key else ("", 0, "")
     use = TemplateUse(item.template_id, compiled.version, variant.name, request)
     return content, dataclasses.replace(item.options, template=use)
+
+
+async def resolve_all(manager: TemplateManager | None, account_id: int, items: Sequence[Any],
+                      limits: SendLimits) -> list[Any]:
+    """The items of a SendBatch or SendStream group with each TemplatedSend rendered (or
+    replaced by the error refusing it alone). Renders yield to the event loop between
+    them, and once a call has spent CALL_RENDER_SECONDS rendering, its remaining
+    templated emails are refused: a thousand slow templates cannot hold a server."""
+    spent_until = time.monotonic() + CALL_RENDER_SECONDS
+    result = list(items)
+    for index, item in enumerate(items):
+        if not isinstance(item, TemplatedSend):
+            continue
+        if time.monotonic() > spent_until:
+            result[index] = InvalidArgument([FieldViolation("template_id", (
+                f"this call's templates took more than {CALL_RENDER_SECONDS:g} s to render: send fewer emails per call"
+            ))])
+            continue
+        try:
+            result[index] = await resolve(manager, account_id, item, limits)
+        except PostwireError as exc:
+            result[index] = exc
+        await asyncio.sleep(0)  # let other calls run between renders
+    return result
