@@ -20,8 +20,8 @@ from core.emails.service import SendOptions
 from core.emails.validation import SendLimits, validate_send
 from core.errors import FieldViolation, InvalidArgument, PostwireError
 from core.templates import variants
-from core.templates.manager import TemplateManager
 from core.templates.limits import CALL_RENDER_SECONDS
+from core.templates.manager import TemplateManager
 from core.templates.model import TemplateUse
 from core.templates.render import check_variables, render
 
