@@ -32,6 +32,7 @@ from jinja2.visitor import NodeTransformer
 from core.templates.limits import MAX_RANGE, MAX_STEPS, MAX_VALUE_BYTES, MAX_WIDTH, RENDER_SECONDS
 
 MAX_INT_BITS = 10_000  # about 3,000 digits
+SLOW_FILTER_INPUT = 100_000  # characters given to wordwrap or urlize
 # Methods of strings a template may call; the others (center, zfill, join, ljust, ...)
 # can build huge strings in one call and have filters or plain expressions instead.
 STR_METHODS = frozenset({
@@ -184,8 +185,16 @@ def _replace(skip: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[
     return args
 
 
+def _short(skip: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """wordwrap and urlize take about a second per megabyte, in one step: their input is bounded."""
+    if len(args) >= skip and _length(args[skip - 1]) > SLOW_FILTER_INPUT:
+        raise RenderLimit(f"wordwrap and urlize take at most {SLOW_FILTER_INPUT:,} characters")
+    return _widths(skip, args, kwargs)
+
+
 _FILTER_CHECKS: dict[str, Callable[[int, tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]] = {
     **{name: _widths for name in WIDTH_FILTERS}, "format": _format, "join": _join, "replace": _replace,
+    "wordwrap": _short, "urlize": _short,
 }
 
 

@@ -130,6 +130,19 @@ def test_huge_values_are_refused_before_they_are_built(source: str) -> None:
     assert field == "template_id" and time.monotonic() - started < 1
 
 
+def test_slow_text_filters_take_bounded_input() -> None:
+    for source in ("{{ big|wordwrap(1) }}", "{{ big|urlize }}"):
+        started = time.monotonic()
+        field, description = refusal(source, big="word " * 100_000)
+        assert field == "template_id" and "at most 100,000 characters" in description
+        assert time.monotonic() - started < 0.5
+
+
+def test_a_recursive_loop_that_never_ends_is_stopped() -> None:
+    field, _ = refusal("{% for x in items recursive %}{{ loop(items) }}{% endfor %}", items=list(range(50)))
+    assert field == "template_id"
+
+
 def test_output_past_the_limit_is_stopped() -> None:
     field, description = refusal("{% for i in range(9000) %}{{ big }}{% endfor %}", big="x" * 1000)
     assert field == "template_id" and "rendered parts pass" in description
