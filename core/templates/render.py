@@ -13,6 +13,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from itertools import islice
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,14 +118,16 @@ def render(compiled: CompiledParts, variables: dict[str, Any]) -> Parts:
 
 
 def _generate(template: Template, variables: dict[str, Any], left: int, name: str) -> str:
-    """Template.generate without its extra generator layer (a tenth of a render's time)."""
-    chunks = []
+    """The part, its output counted 32 chunks at a time (a chunk is at most MAX_VALUE_BYTES
+    or one variable), without Template.generate's extra generator layer."""
+    chunks: list[str] = []
     try:
-        for chunk in template.root_render_func(template.new_context(variables)):
-            left -= len(chunk)
+        stream = template.root_render_func(template.new_context(variables))
+        while block := list(islice(stream, 32)):
+            left -= sum(map(len, block))
             if left < 0:
                 raise RenderLimit(f"the rendered parts pass {MAX_OUTPUT_BYTES:,} characters")
-            chunks.append(chunk)
+            chunks += block
     except Exception:
         template.environment.handle_exception()  # raises it again, its traceback with the template's lines
     return "".join(chunks)
