@@ -29,6 +29,7 @@ from server.interceptors import current_principal
 from server.metrics import count_bulk
 from server.ratelimit import stream_charge
 from server.send_stream import send_stream
+from server.tracking_fields import with_tracking
 
 
 class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
@@ -55,6 +56,7 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             limits=self.limits,
             unsubscribe=request.unsubscribe if request.HasField("unsubscribe") else None,
         )
+        content = with_tracking(content, request)
         options = SendOptions(
             send_at=datetime_or_none(request, "send_at"),
             expires_at=datetime_or_none(request, "expires_at"),
