@@ -28,7 +28,7 @@ def _insert_first(conn: object, row: dict[str, object]) -> object:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(tracking_firsts).values(row).on_conflict_do_nothing()
+    return insert(tracking_firsts).values(row).on_conflict_do_nothing().returning(tracking_firsts.c.email_id)
 
 
 class HitRecorder:
@@ -51,7 +51,7 @@ class HitRecorder:
             inserted = await conn.execute(_insert_first(conn, {  # type: ignore[arg-type]
                 "email_id": row.id, "kind": claim.kind, "recipient": recipient,
             }))
-            first = inserted.rowcount == 1
+            first = inserted.first() is not None  # RETURNING: a row only when this hit inserted it
             event = NewEvent(event_type, detail=detail(first, machine, user_agent, claim.url), recipient=recipient)
             await add_events(conn, claim.account_id, row.id, [event], utcnow())
         return first
