@@ -21,11 +21,10 @@ import httpx
 import pytest
 
 from core.tracking.tokens import CLICK, OPEN, Claim, TrackingTokens
-from postwire.v1 import domain_pb2, domain_service_pb2_grpc, event_pb2
+from postwire.v1 import domain_pb2, domain_service_pb2_grpc, event_pb2, webhook_service_pb2_grpc
 from postwire.v1 import domain_service_pb2 as dpb
 from postwire.v1 import email_service_pb2 as epb
 from postwire.v1 import webhook_service_pb2 as wpb
-from postwire.v1 import webhook_service_pb2_grpc
 from postwire_client import Client
 from postwire_client.errors import NotFound
 from tests.support import dkim_judge

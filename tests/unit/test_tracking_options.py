@@ -8,8 +8,8 @@ import asyncio
 from core.tracking.hits import Hits
 from core.tracking.tokens import OPEN, Claim, TrackingTokens
 from postwire_client.cli import build_parser
-from postwire_client.send_flags import base_request
 from postwire_client.sdk import build_send_request
+from postwire_client.send_flags import base_request
 
 
 def _request(*flags: str):  # noqa: ANN202
