@@ -4,7 +4,10 @@ before any database work (core/tracking/hits.py)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
+from core.emails.content import Address, EmailContent
+from core.tracking.apply import Tracker
 from core.tracking.hits import Hits
 from core.tracking.tokens import OPEN, Claim, TrackingTokens
 from postwire_client.cli import build_parser
@@ -64,3 +67,32 @@ def test_past_the_per_address_limit_hits_are_answered_but_not_recorded() -> None
     answers = [asyncio.run(hits.hit(OPEN, good, method="GET", peer="198.51.100.1", forwarded_for="", user_agent="u"))
                for _ in range(4)]
     assert answers == ["", "", "", ""] and recorder.calls == 2
+
+
+class _Defaults:
+    def __init__(self, opens: bool, clicks: bool) -> None:
+        self.value = (opens, clicks)
+
+    async def get(self, account_id: int) -> tuple[bool, bool]:
+        return self.value
+
+
+def test_the_message_fields_win_over_the_account_default_and_raw_mail_is_never_tracked() -> None:
+    content = EmailContent(from_address=Address("a@x.io"), to=(Address("b@x.io"),), html_body="<p>x</p>")
+    tracker = Tracker(TrackingTokens("s"), "https://t.example", _Defaults(True, True))  # type: ignore[arg-type]
+    assert asyncio.run(tracker.decide(content, 1)) == (True, True)
+    explicit = dataclasses.replace(content, track_opens=False)
+    assert asyncio.run(tracker.decide(explicit, 1)) == (False, True)
+    assert asyncio.run(tracker.decide(dataclasses.replace(content, raw=b"x"), 1)) == (False, False)
+    no_base = Tracker(TrackingTokens("s"), "", _Defaults(True, True))  # type: ignore[arg-type]
+    assert asyncio.run(no_base.decide(content, 1)) == (False, False)
+
+
+def test_text_links_are_rewritten_only_with_the_setting() -> None:
+    content = EmailContent(from_address=Address("a@x.io"), to=(Address("b@x.io"),), text_body="Go https://a.example/x",
+                           html_body='<a href="https://a.example/x">x</a>')
+    for text_links in (False, True):
+        tracker = Tracker(TrackingTokens("s"), "https://t.example", None, text_links)
+        out = tracker.rewrite(content, 1, "msg_abc", 0, opens=False, clicks=True)
+        assert ("https://t.example/t/c/" in out.text_body) is text_links
+        assert 'href="https://t.example/t/c/' in out.html_body and "/t/o/" not in out.html_body
