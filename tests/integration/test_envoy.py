@@ -36,8 +36,8 @@ from google.protobuf import any_pb2, timestamp_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-
 from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc, event_pb2
+
 from tests.support.envoy import (
     ENVOY_YAML,
     EnvoyInfo,
