@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -283,3 +284,13 @@ def test_several_recipients_share_tokens_without_a_recipient(ts: TrackStack) -> 
     assert first.detail.startswith("first") and repeat.detail.startswith("repeat")
     claim = ts.tokens.read(pixel.removeprefix("/t/o/"), OPEN)
     assert claim is not None and claim.recipient == -1
+
+
+def test_the_tracking_default_command_fails_with_one_sentence(ts: TrackStack) -> None:
+    from tests.support.processes import POSTWIRE
+
+    for args, code, said in ((["no-such-account", "--opens", "on"], 1, "error: no account named 'no-such-account'"),
+                             (["trk-a"], 2, "error: give --opens on|off, --clicks on|off or both")):
+        result = subprocess.run([POSTWIRE, "accounts", "set-tracking-default", *args], env=ts.env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == code and result.stderr.strip() == said and "Traceback" not in result.stderr
