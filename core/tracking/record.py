@@ -43,7 +43,9 @@ def _insert_firsts(conn: AsyncConnection, rows: list[dict[str, object]]) -> obje
 class HitRecorder:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._group: GroupCommit[Hit, bool | None] = GroupCommit(self.record_many, parallel=2)
+        # SQLite has one writer: two transactions that read then write would fail with SQLITE_BUSY.
+        parallel = 1 if engine.dialect.name == "sqlite" else 2
+        self._group: GroupCommit[Hit, bool | None] = GroupCommit(self.record_many, parallel=parallel)
 
     async def record(self, claim: Claim, machine: str, user_agent: str) -> bool | None:
         """Append the event; whether it was the first of its kind for that recipient

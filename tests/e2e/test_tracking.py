@@ -32,7 +32,7 @@ from tests.support import dkim_judge
 from tests.support.dns import DnsServer
 from tests.support.envoy import EnvoyInfo, run_envoy
 from tests.support.ports import free_port
-from tests.support.processes import run, running_stack
+from tests.support.processes import POSTWIRE, run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
 from tests.support.stack import fresh_database, fresh_queue_prefix, stack_env
 from tests.support.webhooks import Receiver
@@ -287,8 +287,6 @@ def test_several_recipients_share_tokens_without_a_recipient(ts: TrackStack) -> 
 
 
 def test_the_tracking_default_command_fails_with_one_sentence(ts: TrackStack) -> None:
-    from tests.support.processes import POSTWIRE
-
     for args, code, said in ((["no-such-account", "--opens", "on"], 1, "error: no account named 'no-such-account'"),
                              (["trk-a"], 2, "error: give --opens on|off, --clicks on|off or both")):
         result = subprocess.run([POSTWIRE, "accounts", "set-tracking-default", *args], env=ts.env,
