@@ -20,7 +20,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BUFENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 PYTEST_ARGS ?=
 
-.PHONY: help venv services generate docs contracts test dev lint bench chaos-soak chaos-peak
+.PHONY: help venv services generate docs contracts test dev lint bench bench-tracking chaos-soak chaos-peak
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -65,6 +65,9 @@ lint: venv
 bench: venv
 	bash scripts/ensure-services.sh --with-postfix
 	$(VENV)/bin/python bench/run_all.py
+
+bench-tracking: venv  # one of run_all's lines alone: tracking hits through Envoy, rewrite cost
+	$(VENV)/bin/python bench/tracking.py
 
 CHAOS_ROUNDS ?= 10
 chaos-soak: venv services

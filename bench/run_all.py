@@ -21,6 +21,7 @@ RUNS = [
     ("Auth and rate limiting cost", ["auth.py", "-n", "3000"]),
     ("CPU per email (one server process; the delivery code)", ["cpu.py"]),
     ("DKIM signing cost (vs rendering)", ["dkim_cost.py"]),
+    ("Open and click tracking through Envoy (vs a refused token), rewrite cost (vs rendering)", ["tracking.py"]),
     ("Direct-to-MX delivery with DKIM (vs relay and Postfix)", ["deliver_mx.py", "-n", "5000"]),
     ("SMTP submission (vs gRPC Send and Postfix's injection)", ["submission.py", "--seconds", "10", "--connections", "32"]),
     ("Cost with history (1,000,000 emails stored vs an empty database)", ["history.py", "--emails", "1000000"]),

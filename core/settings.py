@@ -18,10 +18,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.masking import MASK, NOT_SET, as_environment, is_secret, mask_url
 from core.relay_settings import RelaySettings
 from core.submission_settings import SubmissionSettings
+from core.tracking_settings import TrackingSettings
 
 __all__ = ["MASK", "NOT_SET", "RelaySettings", "Settings", "is_secret", "mask_url"]
 
-class Settings(SubmissionSettings, BaseSettings):
+class Settings(SubmissionSettings, TrackingSettings, BaseSettings):
     """Postwire's settings; each maps to the environment variable POSTWIRE_<NAME>."""
 
     model_config = SettingsConfigDict(env_prefix="POSTWIRE_", extra="forbid")

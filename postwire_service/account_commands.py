@@ -13,6 +13,8 @@ import asyncio
 import sys
 from typing import Any
 
+from postwire_service import tracking_commands
+
 
 def cmd_set_unsubscribe_default(args: argparse.Namespace) -> int:
     from sqlalchemy import select
@@ -55,3 +57,4 @@ def register(sub: Any) -> None:
     default.add_argument("account", help="account name (as given to `postwire keys create --account`)")
     default.add_argument("value", choices=["on", "off"])
     default.set_defaults(func=cmd_set_unsubscribe_default)
+    tracking_commands.register(accounts)  # postwire accounts set-tracking-default

@@ -80,6 +80,9 @@ def dev_settings(data_dir: Path = Path(".postwire"), **overrides: object) -> Set
         "return_path_domain": "bounces.localhost",
         **SUBMISSION_PORTS,
         "submission_allow_plain_auth": True,  # loopback clients only
+        # Tracking links and pixels point at the local Envoy, which routes /t/ to the
+        # server's tracking handler on 127.0.0.1:8090 (docs/tracking.md).
+        "tracking_base_url": "http://127.0.0.1:8080",
     }
     cert, key = self_signed(data_dir)
     values.update(submission_tls_cert=str(cert.resolve()), submission_tls_key=str(key.resolve()))
@@ -149,6 +152,8 @@ async def run_dev(settings: Settings, with_envoy: bool = True) -> None:
         print(f"Bounces and complaints: SMTP on {settings.inbound_host}:{settings.inbound_port}")
     if submitting:
         print(f"SMTP submission (user apikey, the API key as password): {describe(settings.submission_host, submitting)}")
+    if envoy and server.tracking.port:
+        print(f"Open and click tracking: http://127.0.0.1:8080/t/ (handler on {settings.tracking_host}:{settings.tracking_port})")
     print(f"Delivered mail lands in {outbox}/  — Ctrl-C to stop", flush=True)
 
     try:

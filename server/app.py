@@ -68,6 +68,7 @@ from server.servicer import EmailServicer
 from server.suppression_servicer import SuppressionServicer
 from server.template_servicer import TemplateServicer
 from server.tracing import rpc_tracing
+from server.tracking_http import tracking_endpoint
 from server.unsubscribe_servicer import UnsubscribeServicer
 from server.webhook_servicer import WebhookServicer
 
@@ -174,6 +175,7 @@ class Server:
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc)
         self.port = self.grpc.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
         self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port, "server")
+        self.tracking = tracking_endpoint(settings, engine)  # /t/o/..., /t/c/... behind Envoy
         self.tracing = Tracing()
 
     @property
@@ -189,6 +191,7 @@ class Server:
         await self.monitor.start()
         await self.grpc.start()
         self.metrics.start()
+        await self.tracking.start()
         log.info("gRPC listening on %s", self.address)
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -197,6 +200,7 @@ class Server:
         if self.monitor is not None:  # NOT_SERVING from now on: balancers route elsewhere
             await self.monitor.stop()
         self.service.shut_down()
+        await self.tracking.stop()
         await self.grpc.stop(grace)
         await self.service.close()
         await self.notifier.stop()

@@ -32,6 +32,7 @@ from server.metrics import count_bulk
 from server.ratelimit import stream_charge
 from server.send_stream import send_stream
 from server.structs import struct_to_dict
+from server.tracking_fields import tracking_fields
 
 
 class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
@@ -59,6 +60,7 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
             metadata=dict(request.metadata),
             attachments=list(request.attachments),
             unsubscribe=request.unsubscribe if request.HasField("unsubscribe") else None,
+            **tracking_fields(request),
         )
         options = SendOptions(
             send_at=datetime_or_none(request, "send_at"),

@@ -28,6 +28,9 @@ from core.returns.paths import ReturnPaths
 from core.returns.tokens import Tokens
 from core.settings import Settings
 from core.storage.db import make_engine
+from core.tracking.apply import Tracker
+from core.tracking.defaults import TrackingDefaults
+from core.tracking.tokens import TrackingTokens
 from core.webhooks.signing import SecretBox
 from workers.delivery.actor import Deliverer, RetryPolicy
 from workers.delivery.batch import deliver_batch
@@ -67,6 +70,12 @@ def return_paths(settings: Settings) -> ReturnPaths:
     )
 
 
+def tracker(settings: Settings, engine: Any) -> Tracker:
+    """Open pixels and tracked links through POSTWIRE_TRACKING_BASE_URL (or the public URL)."""
+    return Tracker(TrackingTokens(settings.secret_key.get_secret_value()), settings.tracking_url(settings.public_url),
+                   TrackingDefaults(engine), settings.tracking_text_links)
+
+
 class WorkerApp:
     """Registers the actors on a broker; builds their dependencies lazily in the
     event loop Dramatiq runs async actors on (engines and pools belong to one loop)."""
@@ -95,6 +104,7 @@ class WorkerApp:
                 SigningKeys(DomainStore(engine), SecretBox(settings.secret_key.get_secret_value())),
                 dkim_signed,
                 return_paths(settings),
+                tracker=tracker(settings, engine),
             )
         return self._deliverer
 

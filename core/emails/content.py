@@ -53,6 +53,10 @@ class EmailContent:
     # List-Unsubscribe (RFC 8058) for the one recipient: None until Send resolves it
     # with the account's default (core.returns.unsubscribe), then True or False.
     unsubscribe: bool | None = None
+    # Open pixel / tracked links (core/tracking): None leaves it to the account's default,
+    # which the delivery worker reads.
+    track_opens: bool | None = None
+    track_clicks: bool | None = None
     # A message submitted over SMTP (core.emails.submission), sent as is by
     # core.emails.raw_mime.render_raw instead of being rendered: its recipients are the
     # envelope's, in bcc, and the fields above other than from/subject/tags/metadata stay empty.
@@ -106,6 +110,7 @@ def content_to_dict(content: EmailContent) -> dict[str, object]:
         "metadata": dict(content.metadata),
         "attachments": [_attachment_dict(a) for a in content.attachments],
         **({"unsubscribe": True} if content.unsubscribe else {}),  # absent when off: older rows match
+        **{k: v for k, v in (("track_opens", content.track_opens), ("track_clicks", content.track_clicks)) if v is not None},
         **({"raw": base64.b64encode(content.raw).decode("ascii")} if content.raw else {}),
     }
 
@@ -128,4 +133,6 @@ def content_from_dict(data: dict[str, Any]) -> EmailContent:
         attachments=tuple(_attachment(a) for a in data.get("attachments") or ()),
         unsubscribe=data.get("unsubscribe"),  # True, or None when off (not stored)
         raw=base64.b64decode(data["raw"], validate=True) if data.get("raw") else b"",
+        track_opens=data.get("track_opens"),
+        track_clicks=data.get("track_clicks"),
     )

@@ -70,12 +70,14 @@ def validate_send(
     attachments: Sequence[AttachmentInput] = (),
     limits: SendLimits = SendLimits(),
     unsubscribe: bool | None = None,
+    track_opens: bool | None = None,
+    track_clicks: bool | None = None,
 ) -> EmailContent:
     """Check a send request and return its EmailContent, or raise one InvalidArgument
     listing every violation. Duplicate recipients are accepted (the envelope dedupes).
     Attachments with a content_id are inline parts and need an html_body.
     `unsubscribe` True needs exactly one recipient (its link names that recipient);
-    None leaves it to the account's default."""
+    None leaves it to the account's default (so do track_opens/track_clicks None)."""
     violations: list[FieldViolation] = []
 
     sender = _one("from_address", from_address, violations, required=True)
@@ -149,6 +151,8 @@ def validate_send(
         metadata=dict(metadata),
         attachments=files,
         unsubscribe=unsubscribe,
+        track_opens=track_opens,
+        track_clicks=track_clicks,
     )
 
 

@@ -51,6 +51,9 @@ accounts = Table(
     Column("read_per_minute", Integer, nullable=True),
     # Add one-click unsubscribe headers to every Send that does not say otherwise.
     Column("unsubscribe_default", Boolean, nullable=False, server_default=text("false")),
+    # Open pixel / tracked links for every Send that does not say otherwise (docs/tracking.md).
+    Column("track_opens_default", Boolean, nullable=False, server_default=text("false")),
+    Column("track_clicks_default", Boolean, nullable=False, server_default=text("false")),
 )
 
 api_keys = Table(
@@ -183,6 +186,16 @@ retention = Table(
     Column("id", Integer, primary_key=True),
     Column("events_pruned_txid", BigInteger, nullable=False, server_default=text("0")),
     Column("events_pruned_id", BigInteger, nullable=False, server_default=text("0")),
+)
+
+# Open and click tracking (core/tracking): one row per (email, kind, recipient) once it
+# was first opened or clicked, so each later hit is told `repeat` exactly.
+tracking_firsts = Table(
+    "tracking_firsts",
+    metadata,
+    Column("email_id", Id, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(8), primary_key=True),  # open or click
+    Column("recipient", String(320), primary_key=True),  # empty: an email with several recipients
 )
 
 

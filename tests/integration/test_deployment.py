@@ -361,6 +361,9 @@ def test_envoy_compose_config_is_envoy_yaml_with_container_addresses() -> None:
     cluster.update(type="STRICT_DNS", dns_lookup_family="V4_ONLY")
     endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
     endpoint["socket_address"]["address"] = "server"
+    for tracking in config["static_resources"]["clusters"][1:]:  # the tracking handler, on the servers too
+        tracking.update(type="STRICT_DNS", dns_lookup_family="V4_ONLY")
+        tracking["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["address"] = "server"
     assert yaml.safe_load(ENVOY_COMPOSE.read_text()) == config, (
         "envoy/envoy.compose.yaml must be envoy/envoy.yaml plus only the container addresses"
     )

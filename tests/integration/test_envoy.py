@@ -243,7 +243,8 @@ def test_config_does_not_cut_long_streams() -> None:
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
         "typed_config"
     ]
-    (route,) = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    tracking, route = hcm["route_config"]["virtual_hosts"][0]["routes"]  # /t/ (docs/tracking.md), then the rest
+    assert tracking["match"] == {"prefix": "/t/"} and tracking["route"]["cluster"] == "postwire_tracking"
     assert route["route"]["timeout"] == "0s"  # default 15 s would end every stream
     assert int(hcm["stream_idle_timeout"].rstrip("s")) >= 3600
     assert int(route["route"]["idle_timeout"].rstrip("s")) >= 3600
@@ -257,9 +258,10 @@ def test_render_config_rewrites_ports_and_descriptor() -> None:
     assert config["admin"]["address"]["socket_address"]["port_value"] == 3333
     listener = config["static_resources"]["listeners"][0]
     assert listener["address"]["socket_address"]["port_value"] == 2222
-    (cluster,) = config["static_resources"]["clusters"]
+    cluster, tracking = config["static_resources"]["clusters"]
     endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     assert endpoint["address"]["socket_address"]["port_value"] == 1111
+    assert tracking["name"] == "postwire_tracking"
     filters = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
     (transcoder,) = [f for f in filters if f["name"].endswith("grpc_json_transcoder")]
     descriptor = Path(transcoder["typed_config"]["proto_descriptor"])

@@ -32,6 +32,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVOY_YAML = REPO_ROOT / "envoy" / "envoy.yaml"
 CLUSTER_NAME = "postwire_grpc"
+TRACKING_CLUSTER = "postwire_tracking"
 
 _START_TIMEOUT_S = 20.0
 _STOP_TIMEOUT_S = 10.0
@@ -70,7 +71,7 @@ def envoy_binary() -> str:
 
 
 def render_config(
-    grpc_port: int, http_port: int, admin_port: int, *, sse: bool = False
+    grpc_port: int, http_port: int, admin_port: int, *, sse: bool = False, tracking_port: int = 0
 ) -> str:
     """envoy/envoy.yaml with test ports and an absolute descriptor path.
 
@@ -113,6 +114,11 @@ def render_config(
     for group in clusters[0]["load_assignment"]["endpoints"]:
         for lb_endpoint in group["lb_endpoints"]:
             lb_endpoint["endpoint"]["address"]["socket_address"]["port_value"] = grpc_port
+    for cluster in config["static_resources"]["clusters"]:  # the tracking handler (/t/), when given
+        if cluster["name"] == TRACKING_CLUSTER and tracking_port:
+            for group in cluster["load_assignment"]["endpoints"]:
+                for lb_endpoint in group["lb_endpoints"]:
+                    lb_endpoint["endpoint"]["address"]["socket_address"]["port_value"] = tracking_port
 
     return yaml.safe_dump(config, sort_keys=False)
 
@@ -163,7 +169,7 @@ def _port_accepts(port: int) -> bool:
 
 @contextmanager
 def run_envoy(
-    grpc_port: int, tmp_dir: str | os.PathLike[str], *, sse: bool = False
+    grpc_port: int, tmp_dir: str | os.PathLike[str], *, sse: bool = False, tracking_port: int = 0
 ) -> Iterator[EnvoyInfo]:
     """Start Envoy in front of 127.0.0.1:<grpc_port>; yield its addresses.
 
@@ -177,7 +183,7 @@ def run_envoy(
     config_path = tmp / f"envoy-{base_id}.yaml"
     log_path = tmp / f"envoy-{base_id}.log"
     admin_address_path = tmp / f"envoy-{base_id}.admin"
-    config_path.write_text(render_config(grpc_port, 0, 0, sse=sse))
+    config_path.write_text(render_config(grpc_port, 0, 0, sse=sse, tracking_port=tracking_port))
 
     cmd = [
         envoy_binary(),

@@ -43,6 +43,7 @@ from core.observability import context
 from core.returns.paths import ReturnPaths
 from core.storage.db import database_errors_as_unavailable
 from core.times import utcnow
+from core.tracking.apply import Tracker
 from workers.delivery.attempt import Attempt, RetryPolicy
 from workers.delivery.classify import (
     classify,
@@ -70,7 +71,9 @@ class Deliverer:
         signing_keys: SigningKeys | None = None,
         on_signed: Callable[[float, int], None] | None = None,
         returns: ReturnPaths | None = None,
+        tracker: Tracker | None = None,
     ) -> None:
+        self.tracker = tracker  # None: no open pixel, no tracked links (core/tracking)
         self.returns = returns  # None: the From address is the envelope sender, no unsubscribe headers
         self.signing_keys = signing_keys  # None: messages go out unsigned
         self.on_signed = on_signed  # (seconds, signatures) of each signing, for the metrics
@@ -146,6 +149,7 @@ class Deliverer:
             recipient = list(attempt.recipients).index(pending[0]) if len(pending) == 1 else -1
             extra = self.returns.unsubscribe_headers(claimed.account_id, claimed.message_id, recipient, bounce_domain)
         message_id = f"{claimed.message_id}@{self.message_id_domain}"
+        content = await self._tracked(claimed, content, attempt, extra)  # before signing: the signature covers it
         if content.raw:  # submitted over SMTP: sent as submitted, plus what Postwire adds
             data = render_raw(content.raw, message_id=message_id, date=utcnow(), extra_headers=extra)
         else:
@@ -169,6 +173,17 @@ class Deliverer:
                 attempt.set(address, Status.SENT, EventType.SENT, result.data_code, result.data_message, via)
             for address, (code, message) in result.refused.items():
                 attempt.apply(address, classify_reply(code, message))
+
+    async def _tracked(self, claimed: ClaimedEmail, content: EmailContent, attempt: Attempt,
+                       extra: dict[str, str]) -> EmailContent:
+        """The content with the open pixel and tracked links its Send (or account) asks for."""
+        tracker = self.tracker
+        if tracker is None or content.raw:
+            return content
+        opens, clicks = await self._durably("tracking defaults", attempt.lease_end,
+                                            lambda: tracker.decide(content, claimed.account_id))
+        recipient = 0 if len(attempt.recipients) == 1 else -1  # tokens name a lone recipient only
+        return tracker.rewrite(content, claimed.account_id, claimed.message_id, recipient, opens, clicks, extra)
 
     async def _keys(self, claimed: ClaimedEmail, content: EmailContent, lease_end: datetime) -> list[dkim.SigningKey]:
         """The active DKIM keys of the email's verified From domain ([] when none)."""

@@ -187,6 +187,10 @@ def add_commands(sub: Any) -> None:
     send.add_argument("--expires-at", help="ISO 8601 time with offset; undelivered by then → FAILED")
     send.add_argument("--unsubscribe", action=argparse.BooleanOptionalAction, default=None,
                       help="add one-click unsubscribe headers (RFC 8058); default: the account's setting")
+    send.add_argument("--track-opens", action=argparse.BooleanOptionalAction, default=None,
+                      help="open-tracking pixel in the html part (docs/tracking.md); default: the account's setting")
+    send.add_argument("--track-clicks", action=argparse.BooleanOptionalAction, default=None,
+                      help="rewrite the html part's links to count clicks; default: the account's setting")
     send.add_argument("--idempotency-key", help="makes retrying this send safe (24 h); with --count/--batch, "
                       "request n uses KEY-n. Without one, the client makes one up per request")
     send.add_argument("--count", type=int, default=1, metavar="N", help="send N copies (each a separate email)")

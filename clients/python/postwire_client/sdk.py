@@ -69,7 +69,7 @@ class SendFields(TemplateFields, total=False):
     send_at: datetime | Timestamp | None
     expires_at: datetime | Timestamp | None
     idempotency_key: str | None
-    unsubscribe: bool | None  # one-click unsubscribe headers; None: the account's default
+    unsubscribe: bool | None; track_opens: bool | None; track_clicks: bool | None  # noqa: E702 (None: the account's default)
 
 
 def attachment(

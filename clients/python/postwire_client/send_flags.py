@@ -77,6 +77,7 @@ def base_request(args: argparse.Namespace) -> pb.SendRequest:
         send_at=_timestamp(args.send_at) if args.send_at else None,
         expires_at=_timestamp(args.expires_at) if args.expires_at else None,
         unsubscribe=getattr(args, "unsubscribe", None),
+        track_opens=getattr(args, "track_opens", None), track_clicks=getattr(args, "track_clicks", None),
     )
     fields.update(template_fields(args))
     return build_send_request(None, fields, auto_idempotency_key=False)  # type: ignore[arg-type]
