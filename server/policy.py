@@ -63,6 +63,7 @@ POLICIES = {
     "/postwire.v1.SuppressionService/RemoveSuppression": MethodPolicy("admin", "send"),
     "/postwire.v1.SuppressionService/BatchAddSuppressions": MethodPolicy("admin", "send"),
     "/postwire.v1.SuppressionService/BatchRemoveSuppressions": MethodPolicy("admin", "send"),
+    "/postwire.v1.StatsService/GetStats": MethodPolicy("read", "read"),
 }
 
 # A method of ours with no policy is refused, so a new RPC cannot ship unguarded.

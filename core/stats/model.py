@@ -1,0 +1,54 @@
+"""What GetStats answers, as plain values (the servicer maps them to protobuf)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from core.storage.db import STATS_METRICS
+
+Counts = dict[str, int]  # a name of STATS_METRICS -> count
+
+
+def zero() -> Counts:
+    return dict.fromkeys(STATS_METRICS, 0)
+
+
+def add(into: Counts, other: Counts) -> None:
+    for name in STATS_METRICS:
+        into[name] += other.get(name, 0)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class Group:
+    tag: str = ""
+    template_id: str = ""
+    template_variant: str = ""
+    buckets: list[Bucket] = field(default_factory=list)
+    totals: Counts = field(default_factory=zero)
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """The most frequent (value, count) pairs, most frequent first."""
+
+    bounce_codes: list[tuple[int, int]] = field(default_factory=list)
+    bounce_domains: list[tuple[str, int]] = field(default_factory=list)
+    deferral_codes: list[tuple[int, int]] = field(default_factory=list)
+    deferral_domains: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stats:
+    start: datetime
+    end: datetime
+    groups: list[Group]
+    totals: Counts
+    failures: Patterns
+    counted_through: datetime | None = None
