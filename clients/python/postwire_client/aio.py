@@ -35,6 +35,7 @@ from postwire_client.retry import (
 )
 from postwire_client.sdk import SendFields, build_batch_request, build_send_request, stream_request
 from postwire_client.send_stream import send_stream
+from postwire_client.stats import AsyncStatsMethods
 from postwire_client.suppressions import AsyncSuppressionMethods
 
 log = logging.getLogger("postwire_client")
@@ -87,7 +88,7 @@ class EventStream:
         self.cancel()
 
 
-class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods):
+class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods, AsyncStatsMethods):
     """`AsyncClient("127.0.0.1:50051", api_key)`; `async with` (or `await close()`)
     closes the channel. Options as for the sync `Client`; the domain and address calls
     are those of `postwire_client.domains.AsyncDomainMethods`."""
@@ -111,6 +112,7 @@ class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods):
         self.stub = email_service_pb2_grpc.EmailServiceStub(self.channel)
         self._add_domain_stubs(self.channel)
         self._add_suppression_stubs(self.channel)
+        self._add_stats_stubs(self.channel)
         self.metadata: tuple[tuple[str, str], ...] = (("x-api-key", api_key),)
         self.timeout = timeout
         self.retry = retry

@@ -1,7 +1,7 @@
 """The `postwire` command. Its client commands, here: send (one, `--count N` copies, or a
 `--batch` of many), status, cancel, events; and, in postwire_client.domain_commands,
 domains (create, list, get, verify, delete, rotate-key) and validate; in
-suppression_commands, suppressions (list, get, add, remove). They connect to POSTWIRE_ADDRESS with
+suppression_commands, suppressions (list, get, add, remove); in stats_commands, stats. They connect to POSTWIRE_ADDRESS with
 POSTWIRE_API_KEY (or --address / --api-key), falling back to the embedded mode's
 .postwire/dev-api-key.
 
@@ -34,6 +34,7 @@ from postwire_client.domain_commands import add_domain_commands
 from postwire_client.formatting import event_line, status_text, to_json
 from postwire_client.progress import Progress
 from postwire_client.send_flags import base_request
+from postwire_client.stats_commands import add_stats_commands
 from postwire_client.suppression_commands import add_suppression_commands
 
 if TYPE_CHECKING:
@@ -218,6 +219,7 @@ def add_commands(sub: Any) -> None:
 
     add_domain_commands(sub, client_flags, make_client)
     add_suppression_commands(sub, client_flags, make_client)
+    add_stats_commands(sub, client_flags, make_client)
 
 
 def build_parser() -> argparse.ArgumentParser:
