@@ -175,7 +175,6 @@ class Client(DomainMethods, SuppressionMethods, StatsMethods):
         self.stub = email_service_pb2_grpc.EmailServiceStub(self.channel)
         self._add_domain_stubs(self.channel)
         self._add_suppression_stubs(self.channel)
-        self._add_stats_stubs(self.channel)
         self.metadata: tuple[tuple[str, str], ...] = (("x-api-key", api_key),)
         self.timeout = timeout
         self.retry = retry

@@ -49,17 +49,26 @@ def stats_request(*, start: datetime | Timestamp | None = None, end: datetime | 
     )
 
 
+def _stub(client: Any) -> stats_service_pb2_grpc.StatsServiceStub:
+    """The client's StatsService stub, made on first use over its channel."""
+    stub = client.__dict__.get("_stats_stub")
+    if stub is None:
+        stub = client.__dict__["_stats_stub"] = stats_service_pb2_grpc.StatsServiceStub(client.channel)
+    return stub
+
+
 class StatsMethods:
     """GetStats on the blocking `Client`."""
 
-    stats_stub: stats_service_pb2_grpc.StatsServiceStub
+    channel: Any
 
     if TYPE_CHECKING:
         def _unary(self, name: str, rpc: Callable[..., T], request: Any, timeout: float | None, *,
                    retry_deadline_exceeded: bool = False, retry: bool = True) -> T: ...
 
-    def _add_stats_stubs(self, channel: Any) -> None:
-        self.stats_stub = stats_service_pb2_grpc.StatsServiceStub(channel)
+    @property
+    def stats_stub(self) -> stats_service_pb2_grpc.StatsServiceStub:
+        return _stub(self)
 
     def get_stats(self, *, timeout: float | None = None, **query: Any) -> pb.GetStatsResponse:
         """Counts over `start`..`end` (default: the last 7 days) per `granularity`,
@@ -70,14 +79,15 @@ class StatsMethods:
 class AsyncStatsMethods:
     """GetStats on `AsyncClient`."""
 
-    stats_stub: stats_service_pb2_grpc.StatsServiceStub
+    channel: Any
 
     if TYPE_CHECKING:
         async def _unary(self, name: str, rpc: Callable[..., Awaitable[T]], request: Any, timeout: float | None, *,
                          retry_deadline_exceeded: bool = False, retry: bool = True) -> T: ...
 
-    def _add_stats_stubs(self, channel: Any) -> None:
-        self.stats_stub = stats_service_pb2_grpc.StatsServiceStub(channel)
+    @property
+    def stats_stub(self) -> stats_service_pb2_grpc.StatsServiceStub:
+        return _stub(self)
 
     async def get_stats(self, *, timeout: float | None = None, **query: Any) -> pb.GetStatsResponse:
         return await self._unary("GetStats", self.stats_stub.GetStats, stats_request(**query), timeout)
