@@ -13,6 +13,7 @@ from core.times import utcnow
 
 DEFAULT_RANGE = timedelta(days=7)
 MAX_DAYS = {"hour": 31, "day": 366}
+EARLIEST, LATEST = datetime(1970, 1, 8, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class Granularity(StrEnum):
@@ -77,6 +78,9 @@ def build_query(start: datetime | None, end: datetime | None, granularity: Granu
     each field that is wrong."""
     granularity = granularity or Granularity.DAY
     group_by = group_by or GroupBy.NONE
+    for name, value in (("start_time", start), ("end_time", end)):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise InvalidArgument([FieldViolation(name, "must lie between 1970 and 9000")])
     end = end or (now or utcnow())
     start = start or end - DEFAULT_RANGE
     violations: list[FieldViolation] = []
@@ -86,8 +90,6 @@ def build_query(start: datetime | None, end: datetime | None, granularity: Granu
         violations.append(FieldViolation(
             "end_time", f"at most {MAX_DAYS[granularity.value]} days after start_time with {granularity.value} buckets"
         ))
-    if start.year < 1970 or end.year > 9000:
-        violations.append(FieldViolation("start_time" if start.year < 1970 else "end_time", "out of range"))
     if tag and template_id:
         violations.append(FieldViolation("template_id", "filter by a tag or by a template, not both"))
     if tag and group_by in (GroupBy.TEMPLATE, GroupBy.TEMPLATE_VARIANT):

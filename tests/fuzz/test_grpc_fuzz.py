@@ -25,6 +25,7 @@ from postwire.v1 import (
     email_pb2,
     email_service_pb2_grpc,
     key_service_pb2_grpc,
+    stats_service_pb2_grpc,
     suppression_service_pb2_grpc,
     unsubscribe_service_pb2_grpc,
     webhook_service_pb2_grpc,
@@ -33,6 +34,7 @@ from postwire.v1 import address_service_pb2 as apb
 from postwire.v1 import domain_service_pb2 as dpb
 from postwire.v1 import email_service_pb2 as epb
 from postwire.v1 import key_service_pb2 as kpb
+from postwire.v1 import stats_service_pb2 as stpb
 from postwire.v1 import suppression_service_pb2 as spb
 from postwire.v1 import unsubscribe_service_pb2 as upb
 from postwire.v1 import webhook_service_pb2 as wpb
@@ -132,6 +134,7 @@ class Api:
         self.addresses = address_service_pb2_grpc.AddressServiceStub(self.channel)
         self.suppressions = suppression_service_pb2_grpc.SuppressionServiceStub(self.channel)
         self.unsubscribe = unsubscribe_service_pb2_grpc.UnsubscribeServiceStub(self.channel)
+        self.stats = stats_service_pb2_grpc.StatsServiceStub(self.channel)
         self.md = (("x-api-key", key),)
 
 
@@ -397,6 +400,16 @@ def test_suppression_service_answers_only_contract_statuses(
     check(lambda: s.BatchRemoveSuppressions(remove, metadata=md, timeout=10))
 
 
+# StatsService --------------------------------------------------------------------------------
+
+
+@settings(FUZZ, max_examples=40)
+@given(request=st.builds(stpb.GetStatsRequest, start_time=TIMESTAMP, end_time=TIMESTAMP, granularity=ENUM,
+                         group_by=ENUM, tag=ANY_TEXT, template_id=ANY_TEXT))
+def test_stats_service_answers_only_contract_statuses(api: Api, request: stpb.GetStatsRequest) -> None:
+    check(lambda: api.stats.GetStats(request, metadata=api.md, timeout=10))
+
+
 # UnsubscribeService (public: no key) ----------------------------------------------------------
 
 
@@ -475,6 +488,9 @@ REGRESSIONS: list[tuple[str, Callable[[Api], Any]]] = [
         spb.ListSuppressionsRequest(created_after=Timestamp(seconds=2**62)), metadata=a.md)),
     ("BatchAddSuppressions 1001 addresses", lambda a: a.suppressions.BatchAddSuppressions(
         spb.BatchAddSuppressionsRequest(addresses=["a@example.com"] * 1001), metadata=a.md)),
+    ("GetStats end_time in year 1", lambda a: a.stats.GetStats(
+        stpb.GetStatsRequest(end_time=Timestamp(seconds=-62135596800)), metadata=a.md)),
+    ("GetStats tag NUL", lambda a: a.stats.GetStats(stpb.GetStatsRequest(tag="\x00"), metadata=a.md)),
 ]
 
 

@@ -89,6 +89,8 @@ def test_the_query_defaults_to_the_last_seven_days_by_day_and_rounds_to_whole_bu
     ({"tag": "a", "group_by": GroupBy.TEMPLATE}, "group_by"),
     ({"template_id": "tpl_1", "group_by": GroupBy.TAG}, "group_by"),
     ({"tag": "x" * 129}, "tag"),
+    ({"end": datetime(1, 1, 1, tzinfo=UTC)}, "end_time"),  # no default start before it
+    ({"start": datetime(9999, 1, 1, tzinfo=UTC)}, "start_time"),
 ])
 def test_a_wrong_query_names_its_field(kwargs: dict[str, object], field: str) -> None:
     args = {"start": None, "end": None, "granularity": None, "group_by": None, **kwargs}
