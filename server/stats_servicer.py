@@ -4,11 +4,13 @@ Translates the request into a core.stats query and the answer into protobuf."""
 from __future__ import annotations
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from core.errors import FieldViolation, InvalidArgument
-from core.stats.model import Counts, Group, Stats
+from core.stats.model import ZERO, Counts, Group, Stats
 from core.stats.query import StatsStore
 from core.stats.request import Granularity, GroupBy, build_query
+from core.storage.db import STATS_METRICS
 from postwire.v1 import stats_pb2, stats_service_pb2_grpc
 from postwire.v1 import stats_service_pb2 as pb
 from server.convert import datetime_or_none, timestamp
@@ -24,13 +26,15 @@ _GROUP_BY_PB = {value: key for key, value in _GROUP_BY.items() if value is not N
 
 
 def counts_to_proto(counts: Counts) -> stats_pb2.StatsCounts:
-    return stats_pb2.StatsCounts(**counts)
+    return stats_pb2.StatsCounts(**dict(zip(STATS_METRICS, counts, strict=True)))
 
 
 def group_to_proto(group: Group) -> stats_pb2.StatsGroup:
+    zero = stats_pb2.StatsCounts()
     return stats_pb2.StatsGroup(
         tag=group.tag, template_id=group.template_id, template_variant=group.template_variant,
-        buckets=[stats_pb2.StatsBucket(start_time=timestamp(b.start), counts=counts_to_proto(b.counts))
+        buckets=[stats_pb2.StatsBucket(start_time=Timestamp(seconds=int(b.start.timestamp())),
+                                       counts=zero if b.counts is ZERO else counts_to_proto(b.counts))
                  for b in group.buckets],
         totals=counts_to_proto(group.totals),
     )

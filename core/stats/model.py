@@ -7,16 +7,12 @@ from datetime import datetime
 
 from core.storage.db import STATS_METRICS
 
-Counts = dict[str, int]  # a name of STATS_METRICS -> count
+Counts = tuple[int, ...]  # one count per name of STATS_METRICS, in that order
+ZERO: Counts = (0,) * len(STATS_METRICS)
 
 
-def zero() -> Counts:
-    return dict.fromkeys(STATS_METRICS, 0)
-
-
-def add(into: Counts, other: Counts) -> None:
-    for name in STATS_METRICS:
-        into[name] += other.get(name, 0)
+def as_dict(counts: Counts) -> dict[str, int]:
+    return dict(zip(STATS_METRICS, counts, strict=True))
 
 
 @dataclass(frozen=True)
@@ -31,7 +27,7 @@ class Group:
     template_id: str = ""
     template_variant: str = ""
     buckets: list[Bucket] = field(default_factory=list)
-    totals: Counts = field(default_factory=zero)
+    totals: Counts = ZERO
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.stats.mapping import BOUNCE, DEFERRAL
-from core.stats.model import Bucket, Group, Patterns, Stats, add, zero
+from core.stats.model import ZERO, Bucket, Counts, Group, Patterns, Stats
 from core.stats.request import GroupBy, Source, StatsQuery, hour_time
 from core.storage.db import STATS_METRICS, stats_failures, stats_hourly, stats_rollup_position
 from core.times import aware
@@ -51,38 +51,38 @@ class StatsStore:
 
     async def _groups(self, conn: AsyncConnection, account_id: int, query: StatsQuery) -> list[Group]:
         width = query.granularity.hours
-        bucket = (stats_hourly.c.hour // width).label("bucket") if width > 1 else stats_hourly.c.hour.label("bucket")
         source = query.groups
-        sums = [func.sum(stats_hourly.c[name]).label(name) for name in STATS_METRICS]
-        rows = await conn.execute(
-            select(stats_hourly.c.key, stats_hourly.c.variant, bucket, *sums)
-            .where(*_where(stats_hourly, account_id, source, query))
-            .group_by(stats_hourly.c.key, stats_hourly.c.variant, bucket)
-        )
-        found: dict[tuple[str, str, str], dict[int, dict[str, int]]] = {}
+        if width == 1:  # a row is an hour of a key and variant already
+            columns = [stats_hourly.c[name] for name in STATS_METRICS]
+            select_ = select(stats_hourly.c.key, stats_hourly.c.variant, stats_hourly.c.hour, *columns)
+        else:
+            bucket = (stats_hourly.c.hour // width) * width
+            sums = [func.sum(stats_hourly.c[name]) for name in STATS_METRICS]
+            select_ = (select(stats_hourly.c.key, stats_hourly.c.variant, bucket, *sums)
+                       .group_by(stats_hourly.c.key, stats_hourly.c.variant, bucket))
+        rows = await conn.execute(select_.where(*_where(stats_hourly, account_id, source, query)))
+        found: dict[tuple[str, str, str], dict[int, tuple[int, ...]]] = {}
         for row in rows:
-            per_bucket = found.setdefault(_group_of(query, row.key, row.variant), {})
-            counts = per_bucket.setdefault(int(row.bucket) * width, zero())
-            for name in STATS_METRICS:
-                counts[name] += int(getattr(row, name) or 0)
+            per_bucket = found.setdefault(_group_of(query, row[0], row[1]), {})
+            counts = tuple(int(v or 0) for v in row[3:])
+            hour = int(row[2])
+            earlier = per_bucket.get(hour)  # two variants of one template in a TEMPLATE group
+            per_bucket[hour] = counts if earlier is None else tuple(a + b for a, b in zip(earlier, counts, strict=True))
         if query.group_by is GroupBy.NONE and not found:
             found[("", "", "")] = {}
         return [self._group(query, key, per_bucket) for key, per_bucket in sorted(found.items())]
 
     @staticmethod
-    def _group(query: StatsQuery, key: tuple[str, str, str], per_bucket: dict[int, dict[str, int]]) -> Group:
-        totals = zero()
-        buckets = []
-        for hour in query.buckets():
-            counts = per_bucket.get(hour) or zero()
-            add(totals, counts)
-            buckets.append(Bucket(hour_time(hour), counts))
+    def _group(query: StatsQuery, key: tuple[str, str, str], per_bucket: dict[int, tuple[int, ...]]) -> Group:
+        nothing = ZERO
+        buckets = [Bucket(hour_time(hour), per_bucket.get(hour, nothing)) for hour in query.buckets()]
+        totals = tuple(map(sum, zip(*per_bucket.values(), strict=True))) if per_bucket else ZERO
         return Group(key[0], key[1], key[2], buckets, totals)
 
-    async def _totals(self, conn: AsyncConnection, account_id: int, query: StatsQuery) -> dict[str, int]:
+    async def _totals(self, conn: AsyncConnection, account_id: int, query: StatsQuery) -> Counts:
         sums = [func.sum(stats_hourly.c[name]).label(name) for name in STATS_METRICS]
         row = (await conn.execute(select(*sums).where(*_where(stats_hourly, account_id, query.totals, query)))).one()
-        return {name: int(getattr(row, name) or 0) for name in STATS_METRICS}
+        return tuple(int(v or 0) for v in row)
 
     async def _failures(self, conn: AsyncConnection, account_id: int, query: StatsQuery) -> Patterns:
         where = _where(stats_failures, account_id, query.totals, query)
