@@ -25,6 +25,7 @@ RUNS = [
     ("SMTP submission (vs gRPC Send and Postfix's injection)", ["submission.py", "--seconds", "10", "--connections", "32"]),
     ("Cost with history (1,000,000 emails stored vs an empty database)", ["history.py", "--emails", "1000000"]),
     ("Scaling (worker and server processes)", ["scaling.py", "-n", "4000"]),
+    ("GetStats at 1,000,000 emails (and the stats rollup) vs GetStatus", ["stats.py", "--emails", "1000000"]),
 ]
 
 

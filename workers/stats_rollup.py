@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 2000
 MAX_BATCHES_PER_ROUND = 50
+ROUND_BUDGET = 1.0  # seconds: a long backlog (an upgrade) must not hold up the scheduler's other work
 LAG_EVERY = 5.0  # seconds between lag readings
 
 ROLLED_EVENTS = metric(Counter, "postwire_stats_rollup_events_total",
@@ -46,14 +47,16 @@ class StatsRollupTick:
         self._last_lag = 0.0
 
     async def round(self) -> int:
-        """Roll up until the log is drained (or MAX_BATCHES_PER_ROUND); events read."""
+        """Roll up until the log is drained (or MAX_BATCHES_PER_ROUND, or ROUND_BUDGET
+        seconds); events read."""
         read = 0
+        started = time.monotonic()
         for _ in range(MAX_BATCHES_PER_ROUND):
             rolled = await self.rollup.roll(self.batch)
             read += rolled.events
             ROLLED_EVENTS.inc(rolled.events)
             ROLLED_ROWS.inc(rolled.rows)
-            if rolled.events < self.batch:
+            if rolled.events < self.batch or time.monotonic() - started > ROUND_BUDGET:
                 break
         if time.monotonic() - self._last_lag > LAG_EVERY:
             self._last_lag = time.monotonic()

@@ -208,3 +208,26 @@ async def test_pruning_waits_for_the_rollup_and_the_counts_outlive_the_events(en
     assert (totals["sent"], totals["delivered"], totals["bounced_hard"]) == (1, 1, 1)
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(stats_hourly)) > 0
+
+
+async def test_an_event_of_a_transaction_still_open_is_counted_once_it_commits_never_skipped(
+    engine: AsyncEngine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's single writer commits in id order")
+    a = await new_account(engine, "a")
+    e = await _email(engine, a)
+    slow = await engine.connect()
+    try:
+        transaction = await slow.begin()
+        await slow.execute(insert(events).values(account_id=a, email_id=e, type="sent", occurred_at=T0, detail=""))
+        await _events(engine, a, e, (EventType.QUEUED, T0))  # a later transaction, committed first
+        await StatsRollup(engine).roll()
+        totals = as_dict((await _stats(engine, a)).totals)
+        assert (totals["sent"], totals["delivered"]) == (0, 0)  # both wait behind the open transaction
+        await transaction.commit()
+    finally:
+        await slow.close()
+    await _roll_all(engine)
+    totals = as_dict((await _stats(engine, a)).totals)
+    assert (totals["sent"], totals["delivered"]) == (1, 1)
