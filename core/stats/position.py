@@ -6,15 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.events import log as event_log
 from core.events.cursor import START, Position
 from core.storage.db import events, stats_rollup_position
 from core.times import aware, utcnow
 
 LAG_CAP = 1_000_000  # events behind are counted up to this many (a count of more says enough)
-_HORIZON = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 
 
 @dataclass(frozen=True)
@@ -37,22 +37,12 @@ async def state(engine: AsyncEngine) -> RollupState:
     return RollupState(Position(row.last_txid, row.last_event_id), aware(row.last_occurred_at))
 
 
-def _after(position: Position) -> object:
-    return and_(
-        events.c.txid >= position.txid,
-        or_(events.c.txid > position.txid, and_(events.c.txid == position.txid, events.c.id > position.id)),
-    )
-
-
 async def lag(engine: AsyncEngine) -> Lag:
     """How many events lie after the rollup's position, and how old the first one is."""
     position = (await state(engine)).position
     async with engine.connect() as conn:
-        behind = select(events.c.id).where(_after(position)).limit(LAG_CAP).subquery()
+        behind = select(events.c.id).where(event_log.after_position(position)).limit(LAG_CAP).subquery()
         count = int(await conn.scalar(select(func.count()).select_from(behind)) or 0)
-        first = select(events.c.occurred_at).where(_after(position)).order_by(events.c.txid, events.c.id).limit(1)
-        if conn.dialect.name == "postgresql":
-            first = first.where(events.c.txid < _HORIZON)
-        oldest = aware(await conn.scalar(first))
+        oldest = aware(await conn.scalar(event_log.in_log_order_after(conn, select(events.c.occurred_at), position, 1)))
     seconds = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
     return Lag(count, seconds)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.emails.model import EventType
@@ -29,6 +29,7 @@ from core.storage.db import (
     stats_hourly,
     stats_rollup_position,
 )
+from core.storage.recordset import recordset_insert, rows_json
 from core.times import aware, utcnow
 
 _TYPES = {t.value: t for t in EventType}
@@ -64,14 +65,14 @@ class StatsRollup:
                 position = START
             else:
                 position = Position(row.last_txid, row.last_event_id)
-            scanned = await event_log.scan(conn, position, limit)
+            scanned = await _read(conn, position, limit)
             if not scanned:
                 return Rolled(0, 0, None)
-            facts = await _facts(conn, [r.id for r in scanned])
+            facts = await _facts(conn, scanned)
             counted = tally(facts)
             rows = await _write(conn, counted)
             through = Position(int(scanned[-1].txid), int(scanned[-1].id))
-            newest = max((f.occurred_at for f in facts), default=None)
+            newest = max(aware(r.occurred_at) for r in scanned)  # type: ignore[type-var]
             values: dict[str, Any] = {"last_txid": through.txid, "last_event_id": through.id, "updated_at": utcnow()}
             if newest is not None:
                 values["last_occurred_at"] = newest
@@ -81,17 +82,20 @@ class StatsRollup:
         return Rolled(len(scanned), rows, through, newest)
 
 
-async def _facts(conn: AsyncConnection, ids: Sequence[int]) -> list[EventFacts]:
-    """The events with these ids and their emails' tags and template (account-level
-    events, with no email, have none)."""
-    query = (
-        select(events.c.email_id, events.c.account_id, events.c.type, events.c.occurred_at, events.c.smtp_code,
-               events.c.detail, events.c.recipient, emails.c.template_id, emails.c.template_variant)
-        .select_from(events.outerjoin(emails, emails.c.id == events.c.email_id))
-        .where(events.c.id.in_(list(ids)))
-    )
-    rows = (await conn.execute(query)).all()
-    email_ids = sorted({r.email_id for r in rows if r.email_id is not None and r.type in _COUNTED})
+async def _read(conn: AsyncConnection, position: Position, limit: int) -> list[Any]:
+    """The next events in log order (core.events.log's hold-back), each with its email's
+    template and variant (account-level events, with no email, have none)."""
+    query = select(
+        events.c.id, events.c.txid, events.c.email_id, events.c.account_id, events.c.type, events.c.occurred_at,
+        events.c.smtp_code, events.c.detail, events.c.recipient, emails.c.template_id, emails.c.template_variant,
+    ).select_from(events.outerjoin(emails, emails.c.id == events.c.email_id))
+    return list((await conn.execute(event_log.in_log_order_after(conn, query, position, limit))).all())
+
+
+async def _facts(conn: AsyncConnection, rows: Sequence[Any]) -> list[EventFacts]:
+    """The counted events of `rows` with their emails' tags."""
+    counted = [r for r in rows if r.type in _COUNTED]
+    email_ids = sorted({r.email_id for r in counted if r.email_id is not None})
     tags: dict[int, list[str]] = {}
     if email_ids:
         for email_id, tag in await conn.execute(
@@ -99,50 +103,56 @@ async def _facts(conn: AsyncConnection, ids: Sequence[int]) -> list[EventFacts]:
         ):
             tags.setdefault(email_id, []).append(tag)
     return [
-        EventFacts(
-            account_id=int(r.account_id), type=_TYPES[r.type], occurred_at=aware(r.occurred_at),  # type: ignore[arg-type]
-            smtp_code=r.smtp_code, detail=r.detail or "", recipient=r.recipient or "",
-            tags=tags.get(r.email_id, ()), template_id=r.template_id or "", template_variant=r.template_variant or "",
-        )
-        for r in rows
-        if r.type in _TYPES
+        EventFacts(int(r.account_id), _TYPES[r.type], aware(r.occurred_at), r.smtp_code, r.detail or "",  # type: ignore[arg-type]
+                   r.recipient or "", tags.get(r.email_id, ()), r.template_id or "", r.template_variant or "")
+        for r in counted
     ]
 
 
+# Types that add to some counter (core.stats.mapping); the others only move the position.
 _COUNTED = frozenset(t.value for t in EventType) - {"sending", "scheduled", "canceled", "webhook_disabled"}
 
 
-def _dialect_insert(conn: AsyncConnection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+_KEY = ("account_id", "dimension", "hour", "key", "variant")
+_KEY_TYPES = (("account_id", "bigint"), ("dimension", "text"), ("hour", "bigint"), ("key", "text"), ("variant", "text"))
+_FAILURE_KEY = (*_KEY, "kind", "smtp_code", "domain")
+# PostgreSQL: one fixed statement per table, the rows as one JSON parameter (core.storage.recordset).
+_HOURLY_UPSERT = (
+    recordset_insert("stats_hourly", (*_KEY_TYPES, *((name, "bigint") for name in STATS_METRICS)))
+    + f" ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{name} = stats_hourly.{name} + excluded.{name}" for name in STATS_METRICS)
+)
+_FAILURES_UPSERT = (
+    recordset_insert("stats_failures", (*_KEY_TYPES, ("kind", "text"), ("smtp_code", "integer"), ("domain", "text"),
+                                        ("count", "bigint")))
+    + f" ON CONFLICT ({', '.join(_FAILURE_KEY)}) DO UPDATE SET count = stats_failures.count + excluded.count"
+)
+
+
+async def _upsert(conn: AsyncConnection, table: Any, keys: Sequence[str], add: Sequence[str], pg_sql: str,
+                  values: list[dict[str, Any]]) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql(pg_sql, {"rows": rows_json(values)})
+        return
+    stmt = sqlite.insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={n: table.c[n] + stmt.excluded[n] for n in add})
+    await conn.execute(stmt, values)
 
 
 async def _write(conn: AsyncConnection, counted: Tally) -> int:
-    """Add the tallies to their rows (insert, or add to the row already there)."""
-    make = _dialect_insert(conn)
-    rows = 0
-    if counted.counts:
-        stmt = make(stats_hourly)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["account_id", "dimension", "hour", "key", "variant"],
-            set_={name: stats_hourly.c[name] + stmt.excluded[name] for name in STATS_METRICS},
-        )
-        values = [
-            {"account_id": a, "dimension": d, "hour": h, "key": k, "variant": v, **{n: c[n] for n in STATS_METRICS}}
-            for (a, d, h, k, v), c in sorted(counted.counts.items())
-        ]
-        await conn.execute(stmt, values)
-        rows += len(values)
-    if counted.failures:
-        stmt = make(stats_failures)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["account_id", "dimension", "hour", "key", "variant", "kind", "smtp_code", "domain"],
-            set_={"count": stats_failures.c.count + stmt.excluded.count},
-        )
-        values = [
-            {"account_id": a, "dimension": d, "hour": h, "key": k, "variant": v, "kind": kind, "smtp_code": code,
-             "domain": domain, "count": n}
-            for (a, d, h, k, v, kind, code, domain), n in sorted(counted.failures.items())
-        ]
-        await conn.execute(stmt, values)
-        rows += len(values)
-    return rows
+    """Add the tallies to their rows (insert, or add to the row already there), in key
+    order (concurrent rollups would take row locks in the same order)."""
+    hourly = [
+        {"account_id": a, "dimension": d, "hour": h, "key": k, "variant": v, **{n: c[n] for n in STATS_METRICS}}
+        for (a, d, h, k, v), c in sorted(counted.counts.items())
+    ]
+    failures = [
+        {"account_id": a, "dimension": d, "hour": h, "key": k, "variant": v, "kind": kind, "smtp_code": code,
+         "domain": domain, "count": n}
+        for (a, d, h, k, v, kind, code, domain), n in sorted(counted.failures.items())
+    ]
+    if hourly:
+        await _upsert(conn, stats_hourly, _KEY, STATS_METRICS, _HOURLY_UPSERT, hourly)
+    if failures:
+        await _upsert(conn, stats_failures, _FAILURE_KEY, ("count",), _FAILURES_UPSERT, failures)
+    return len(hourly) + len(failures)
