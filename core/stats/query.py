@@ -1,5 +1,6 @@
 """Reading the counter rows for GetStats: a few indexed range reads of the rollup's
-tables (account, dimension, [key,] hour), never of emails or events."""
+tables (account, dimension, [key,] hour) — the daily rows for day buckets, the hourly
+ones for hour buckets — never of emails or events."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.stats.mapping import BOUNCE, DEFERRAL
 from core.stats.model import ZERO, Bucket, Counts, Group, Patterns, Stats
-from core.stats.request import GroupBy, Source, StatsQuery, hour_time
-from core.storage.db import STATS_METRICS, stats_failures, stats_hourly, stats_rollup_position
+from core.stats.request import Granularity, GroupBy, Source, StatsQuery, hour_time
+from core.storage.db import STATS_METRICS, stats_daily, stats_failures, stats_hourly, stats_rollup_position
 from core.times import aware
 
 TOP = 10
@@ -23,6 +24,11 @@ def _where(table: Any, account_id: int, source: Source, query: StatsQuery) -> li
     if source.key is not None:
         conditions.append(table.c.key == source.key)
     return conditions
+
+
+def _table(query: StatsQuery) -> Any:
+    """Day buckets read the daily rows (the range is whole days), hour buckets the hourly ones."""
+    return stats_daily if query.granularity is Granularity.DAY else stats_hourly
 
 
 def _group_of(query: StatsQuery, key: str, variant: str) -> tuple[str, str, str]:
@@ -50,17 +56,10 @@ class StatsStore:
         return Stats(query.start, query.end, groups, totals, failures, counted_through)
 
     async def _groups(self, conn: AsyncConnection, account_id: int, query: StatsQuery) -> list[Group]:
-        width = query.granularity.hours
-        source = query.groups
-        if width == 1:  # a row is an hour of a key and variant already
-            columns = [stats_hourly.c[name] for name in STATS_METRICS]
-            select_ = select(stats_hourly.c.key, stats_hourly.c.variant, stats_hourly.c.hour, *columns)
-        else:
-            bucket = (stats_hourly.c.hour // width) * width
-            sums = [func.sum(stats_hourly.c[name]) for name in STATS_METRICS]
-            select_ = (select(stats_hourly.c.key, stats_hourly.c.variant, bucket, *sums)
-                       .group_by(stats_hourly.c.key, stats_hourly.c.variant, bucket))
-        rows = await conn.execute(select_.where(*_where(stats_hourly, account_id, source, query)))
+        table = _table(query)  # a row is a bucket of a key and variant already
+        columns = [table.c[name] for name in STATS_METRICS]
+        select_ = select(table.c.key, table.c.variant, table.c.hour, *columns)
+        rows = await conn.execute(select_.where(*_where(table, account_id, query.groups, query)))
         found: dict[tuple[str, str, str], dict[int, tuple[int, ...]]] = {}
         for row in rows:
             per_bucket = found.setdefault(_group_of(query, row[0], row[1]), {})
@@ -80,8 +79,9 @@ class StatsStore:
         return Group(key[0], key[1], key[2], buckets, totals)
 
     async def _totals(self, conn: AsyncConnection, account_id: int, query: StatsQuery) -> Counts:
-        sums = [func.sum(stats_hourly.c[name]).label(name) for name in STATS_METRICS]
-        row = (await conn.execute(select(*sums).where(*_where(stats_hourly, account_id, query.totals, query)))).one()
+        table = _table(query)
+        sums = [func.sum(table.c[name]).label(name) for name in STATS_METRICS]
+        row = (await conn.execute(select(*sums).where(*_where(table, account_id, query.totals, query)))).one()
         return tuple(int(v or 0) for v in row)
 
     async def _failures(self, conn: AsyncConnection, account_id: int, query: StatsQuery) -> Patterns:

@@ -7,6 +7,7 @@ LOCKED, so of several schedulers one rolls up per round."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from core.storage.db import (
     email_tags,
     emails,
     events,
+    stats_daily,
     stats_failures,
     stats_hourly,
     stats_rollup_position,
@@ -117,11 +119,17 @@ _KEY = ("account_id", "dimension", "hour", "key", "variant")
 _KEY_TYPES = (("account_id", "bigint"), ("dimension", "text"), ("hour", "bigint"), ("key", "text"), ("variant", "text"))
 _FAILURE_KEY = (*_KEY, "kind", "smtp_code", "domain")
 # PostgreSQL: one fixed statement per table, the rows as one JSON parameter (core.storage.recordset).
-_HOURLY_UPSERT = (
-    recordset_insert("stats_hourly", (*_KEY_TYPES, *((name, "bigint") for name in STATS_METRICS)))
-    + f" ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
-    + ", ".join(f"{name} = stats_hourly.{name} + excluded.{name}" for name in STATS_METRICS)
-)
+
+
+def _counts_upsert(table: str) -> str:
+    return (
+        recordset_insert(table, (*_KEY_TYPES, *((name, "bigint") for name in STATS_METRICS)))
+        + f" ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+        + ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in STATS_METRICS)
+    )
+
+
+_HOURLY_UPSERT, _DAILY_UPSERT = _counts_upsert("stats_hourly"), _counts_upsert("stats_daily")
 _FAILURES_UPSERT = (
     recordset_insert("stats_failures", (*_KEY_TYPES, ("kind", "text"), ("smtp_code", "integer"), ("domain", "text"),
                                         ("count", "bigint")))
@@ -142,10 +150,14 @@ async def _upsert(conn: AsyncConnection, table: Any, keys: Sequence[str], add: S
 async def _write(conn: AsyncConnection, counted: Tally) -> int:
     """Add the tallies to their rows (insert, or add to the row already there), in key
     order (concurrent rollups would take row locks in the same order)."""
-    hourly = [
-        {"account_id": a, "dimension": d, "hour": h, "key": k, "variant": v, **{n: c[n] for n in STATS_METRICS}}
-        for (a, d, h, k, v), c in sorted(counted.counts.items())
-    ]
+    days: dict[tuple[int, str, int, str, str], Counter[str]] = {}
+    for (a, d, h, k, v), c in counted.counts.items():
+        days.setdefault((a, d, h // 24 * 24, k, v), Counter()).update(c)
+    hourly, daily = (
+        [{"account_id": a, "dimension": d, "hour": h, "key": k, "variant": v, **{n: c[n] for n in STATS_METRICS}}
+         for (a, d, h, k, v), c in sorted(rows.items())]
+        for rows in (counted.counts, days)
+    )
     failures = [
         {"account_id": a, "dimension": d, "hour": h, "key": k, "variant": v, "kind": kind, "smtp_code": code,
          "domain": domain, "count": n}
@@ -153,6 +165,7 @@ async def _write(conn: AsyncConnection, counted: Tally) -> int:
     ]
     if hourly:
         await _upsert(conn, stats_hourly, _KEY, STATS_METRICS, _HOURLY_UPSERT, hourly)
+        await _upsert(conn, stats_daily, _KEY, STATS_METRICS, _DAILY_UPSERT, daily)
     if failures:
         await _upsert(conn, stats_failures, _FAILURE_KEY, ("count",), _FAILURES_UPSERT, failures)
-    return len(hourly) + len(failures)
+    return len(hourly) + len(daily) + len(failures)

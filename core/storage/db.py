@@ -215,6 +215,15 @@ stats_hourly = Table(
     Index("ix_stats_hourly_account_id_dimension_key_hour", "account_id", "dimension", "key", "hour"),
 )
 
+# The same counts per UTC day (`hour`: the day's first hour), for DAY queries.
+stats_daily = Table(
+    "stats_daily",
+    metadata,
+    *_stats_dimension(),
+    *[Column(name, BigInteger, nullable=False, server_default=text("0")) for name in STATS_METRICS],
+    Index("ix_stats_daily_account_id_dimension_key_hour", "account_id", "dimension", "key", "hour"),
+)
+
 # Bounces (hard and soft) and deferrals by SMTP reply code (0: none) and recipient domain.
 stats_failures = Table(
     "stats_failures",

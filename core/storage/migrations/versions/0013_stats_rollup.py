@@ -1,4 +1,4 @@
-"""stats rollup: hourly counts per account and dimension, failure patterns, and the
+"""stats rollup: hourly and daily counts per account and dimension, failure patterns, and the
 rollup's position in the event log
 
 Revision ID: 0013
@@ -43,6 +43,14 @@ def upgrade() -> None:
     op.create_index('ix_stats_hourly_account_id_dimension_key_hour', 'stats_hourly',
                     ['account_id', 'dimension', 'key', 'hour'], unique=False)
     op.create_table(
+        'stats_daily',
+        *_dimension(),
+        *[sa.Column(name, sa.BigInteger(), server_default=sa.text('0'), nullable=False) for name in _METRICS],
+        sa.PrimaryKeyConstraint('account_id', 'dimension', 'hour', 'key', 'variant', name=op.f('pk_stats_daily')),
+    )
+    op.create_index('ix_stats_daily_account_id_dimension_key_hour', 'stats_daily',
+                    ['account_id', 'dimension', 'key', 'hour'], unique=False)
+    op.create_table(
         'stats_failures',
         *_dimension(),
         sa.Column('kind', sa.String(length=8), nullable=False),
@@ -71,5 +79,7 @@ def downgrade() -> None:
     op.drop_table('stats_rollup_position')
     op.drop_index('ix_stats_failures_account_id_dimension_key_hour', table_name='stats_failures')
     op.drop_table('stats_failures')
+    op.drop_index('ix_stats_daily_account_id_dimension_key_hour', table_name='stats_daily')
+    op.drop_table('stats_daily')
     op.drop_index('ix_stats_hourly_account_id_dimension_key_hour', table_name='stats_hourly')
     op.drop_table('stats_hourly')
