@@ -33,7 +33,7 @@ def group_to_proto(group: Group) -> stats_pb2.StatsGroup:
     zero = stats_pb2.StatsCounts()
     return stats_pb2.StatsGroup(
         tag=group.tag, template_id=group.template_id, template_variant=group.template_variant,
-        buckets=[stats_pb2.StatsBucket(start_time=Timestamp(seconds=int(b.start.timestamp())),
+        buckets=[stats_pb2.StatsBucket(start_time=Timestamp(seconds=b.hour * 3600),
                                        counts=zero if b.counts is ZERO else counts_to_proto(b.counts))
                  for b in group.buckets],
         totals=counts_to_proto(group.totals),

@@ -28,7 +28,7 @@ ROLLED_EVENTS = metric(Counter, "postwire_stats_rollup_events_total",
 ROLLED_ROWS = metric(Counter, "postwire_stats_rollup_rows_total",
                      "Counter rows the stats rollup has written (inserted or added to).")
 LAG_EVENTS = metric(Gauge, "postwire_stats_rollup_lag_events",
-                    "Events written to the log and not yet counted by the stats rollup (up to 1,000,000).")
+                    "Events written to the log and not yet counted by the stats rollup (up to 100,000).")
 LAG_SECONDS = metric(Gauge, "postwire_stats_rollup_lag_seconds",
                      "Seconds since the oldest event not yet counted by the stats rollup happened (0: none).")
 

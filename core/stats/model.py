@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from core.storage.db import STATS_METRICS
 
@@ -15,10 +16,13 @@ def as_dict(counts: Counts) -> dict[str, int]:
     return dict(zip(STATS_METRICS, counts, strict=True))
 
 
-@dataclass(frozen=True)
-class Bucket:
-    start: datetime
+class Bucket(NamedTuple):
+    hour: int  # its first hour, in hours since the Unix epoch
     counts: Counts
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromtimestamp(self.hour * 3600, UTC)
 
 
 @dataclass(frozen=True)

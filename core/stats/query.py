@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.stats.mapping import BOUNCE, DEFERRAL
 from core.stats.model import ZERO, Bucket, Counts, Group, Patterns, Stats
-from core.stats.request import Granularity, GroupBy, Source, StatsQuery, hour_time
+from core.stats.request import Granularity, GroupBy, Source, StatsQuery
 from core.storage.db import STATS_METRICS, stats_daily, stats_failures, stats_hourly, stats_rollup_position
 from core.times import aware
 
@@ -63,7 +63,7 @@ class StatsStore:
         found: dict[tuple[str, str, str], dict[int, tuple[int, ...]]] = {}
         for row in rows:
             per_bucket = found.setdefault(_group_of(query, row[0], row[1]), {})
-            counts = tuple(int(v or 0) for v in row[3:])
+            counts = tuple(row[3:])  # NOT NULL integers
             hour = int(row[2])
             earlier = per_bucket.get(hour)  # two variants of one template in a TEMPLATE group
             per_bucket[hour] = counts if earlier is None else tuple(a + b for a, b in zip(earlier, counts, strict=True))
@@ -74,7 +74,7 @@ class StatsStore:
     @staticmethod
     def _group(query: StatsQuery, key: tuple[str, str, str], per_bucket: dict[int, tuple[int, ...]]) -> Group:
         nothing = ZERO
-        buckets = [Bucket(hour_time(hour), per_bucket.get(hour, nothing)) for hour in query.buckets()]
+        buckets = [Bucket(hour, per_bucket.get(hour, nothing)) for hour in query.buckets()]
         totals = tuple(map(sum, zip(*per_bucket.values(), strict=True))) if per_bucket else ZERO
         return Group(key[0], key[1], key[2], buckets, totals)
 
