@@ -8,6 +8,7 @@
 #   make dev        run the local stack (postwire dev)
 #   make lint       quick syntax checks
 #   make bench      run the benchmarks, write bench/results/latest.md
+#   make bench-stats  GetStats and the stats rollup at 1,000,000 emails (bench/stats.py; also part of make bench)
 #   make chaos-soak broker restart, database restart, server kill 10 times each; prints the ledger (not in CI)
 #   make chaos-peak the chaos ledger at the measured peak accept rate (CHAOS_RATE=R to give it; not in CI)
 
@@ -20,7 +21,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BUFENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 PYTEST_ARGS ?=
 
-.PHONY: help venv services generate docs contracts test dev lint bench bench-tracking chaos-soak chaos-peak
+.PHONY: help venv services generate docs contracts test dev lint bench bench-tracking bench-stats chaos-soak chaos-peak
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -68,6 +69,9 @@ bench: venv
 
 bench-tracking: venv  # one of run_all's lines alone: tracking hits through Envoy, rewrite cost
 	$(VENV)/bin/python bench/tracking.py
+bench-stats: venv
+	bash scripts/ensure-services.sh --with-postfix
+	$(VENV)/bin/python bench/stats.py
 
 CHAOS_ROUNDS ?= 10
 chaos-soak: venv services

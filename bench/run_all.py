@@ -28,6 +28,7 @@ RUNS = [
     ("Scaling (worker and server processes)", ["scaling.py", "-n", "4000"]),
     ("Templates (Send by template vs the same content inline; render from cache vs compile)",
      ["templates.py", "--seconds", "8", "--rounds", "2"]),
+    ("GetStats at 1,000,000 emails (and the stats rollup) vs GetStatus", ["stats.py", "--emails", "1000000"]),
 ]
 
 

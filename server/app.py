@@ -26,6 +26,7 @@ from core.observability.tracing import setup as setup_tracing
 from core.returns.tokens import Tokens
 from core.returns.unsubscribe import OneClick
 from core.settings import Settings
+from core.stats.query import StatsStore
 from core.storage.db import make_engine
 from core.suppressions.manager import SuppressionManager
 from core.suppressions.store import SuppressionStore
@@ -43,6 +44,8 @@ from postwire.v1 import (
     email_service_pb2_grpc,
     key_service_pb2,
     key_service_pb2_grpc,
+    stats_service_pb2,
+    stats_service_pb2_grpc,
     suppression_service_pb2,
     suppression_service_pb2_grpc,
     template_service_pb2,
@@ -65,6 +68,7 @@ from server.overload import OverloadInterceptor
 from server.ratelimit import RateLimitInterceptor
 from server.request_id import RequestContextInterceptor
 from server.servicer import EmailServicer
+from server.stats_servicer import StatsServicer
 from server.suppression_servicer import SuppressionServicer
 from server.template_servicer import TemplateServicer
 from server.tracing import rpc_tracing
@@ -83,6 +87,7 @@ SERVICE_NAMES = (
     suppression_service_pb2.DESCRIPTOR.services_by_name["SuppressionService"].full_name,
     unsubscribe_service_pb2.DESCRIPTOR.services_by_name["UnsubscribeService"].full_name,
     template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"].full_name,
+    stats_service_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
 )
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # room for a 25 MB email in base64; Send explains the limit
 MAX_CONNECTION_AGE_MS = 300_000
@@ -169,6 +174,7 @@ class Server:
         suppression_service_pb2_grpc.add_SuppressionServiceServicer_to_server(
             SuppressionServicer(SuppressionManager(SuppressionStore(engine))), self.grpc
         )
+        stats_service_pb2_grpc.add_StatsServiceServicer_to_server(StatsServicer(StatsStore(engine)), self.grpc)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.monitor: HealthMonitor | None = None

@@ -71,6 +71,7 @@ POLICIES = {
     "/postwire.v1.TemplateService/ListTemplateVersions": MethodPolicy("read", "read"),
     "/postwire.v1.TemplateService/ActivateTemplateVersion": MethodPolicy("admin", "send"),
     "/postwire.v1.TemplateService/RenderTemplate": MethodPolicy("read", "read"),
+    "/postwire.v1.StatsService/GetStats": MethodPolicy("read", "read"),
 }
 
 # A method of ours with no policy is refused, so a new RPC cannot ship unguarded.

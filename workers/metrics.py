@@ -35,6 +35,7 @@ from core.storage.db import make_engine
 from workers.delivery.classify import Kind, classify, classify_reply
 from workers.delivery.mx import MxTransport
 from workers.delivery.smtp import GroupOutcome, SmtpTransport, TransactionResult
+from workers.stats_rollup import sample_lag
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,7 @@ class QueueSampler(threading.Thread):
         for status, waiting in (await waiting_emails(engine)).items():
             EMAILS_WAITING.labels(status.value).set(waiting.count)
             OLDEST_WAITING.labels(status.value).set(waiting.oldest_seconds)
+        await sample_lag(engine)
 
     def _broker(self) -> None:
         if self._connection is None or not self._connection.is_open:

@@ -4,6 +4,7 @@ due, and this process feeds RabbitMQ from it. Each round it
 - publishes due emails: retries whose backoff ended, scheduled sends whose time came,
   and accepted emails the server could not publish (broker down, crash),
 - fans new events out to webhook endpoints and publishes due webhook deliveries,
+- counts new events into the per-account stats (workers/stats_rollup.py),
 - publishes inbound reports the listener could not publish, and again those still
   waiting to be parsed long after (core/returns/inbound.py),
 - now and then purges idempotency keys older than 24 hours,
@@ -31,6 +32,7 @@ from core.settings import Settings
 from core.storage.db import make_engine
 from core.times import utcnow
 from core.webhooks.signing import SecretBox
+from workers.stats_rollup import StatsRollupTick
 from workers.webhooks.dispatch import WebhookDispatcher
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class Scheduler:
         self._domains: DomainManager | None = None
         self._last_recheck = 0.0
         self._reports: tuple[InboundStore, ReportPublisher] | None = None
+        self._stats: StatsRollupTick | None = None
 
     async def round(self, store: DeliveryStore) -> int:
         released = await store.release_expired_claims()
@@ -72,6 +75,9 @@ class Scheduler:
                 retention=timedelta(days=self.settings.events_retention_days),
             )
         await self._webhooks.round()
+        if self._stats is None:
+            self._stats = StatsRollupTick(store.engine)
+        await self._stats.round()
         await self.republish_reports(store)
         if time.monotonic() - self._last_purge > PURGE_EVERY:
             self._last_purge = time.monotonic()

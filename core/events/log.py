@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import Select, and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.emails.model import EventRecord, EventType
@@ -130,6 +130,21 @@ async def scan(conn: AsyncConnection, after: Position, limit: int = 500) -> list
     if conn.dialect.name == "postgresql":
         query = query.where(events.c.txid < _HORIZON)
     return list((await conn.execute(query)).all())
+
+
+def in_log_order_after(conn: AsyncConnection, query: Select[Any], after: Position, limit: int) -> Select[Any]:
+    """`query` (over events, with any joins) narrowed to the deliverable events after
+    `after`, in log order, as `scan` and `read` take them: for a reader that needs other
+    columns (the stats rollup reads each event with its email's template)."""
+    query = query.where(_after(after)).order_by(events.c.txid, events.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.where(events.c.txid < _HORIZON)
+    return query
+
+
+def after_position(position: Position) -> Any:
+    """The condition "after `position` in log order" (held-back events included)."""
+    return _after(position)
 
 
 async def records(conn: AsyncConnection, ids: Sequence[int]) -> list[EventRecord]:

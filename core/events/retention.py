@@ -3,6 +3,9 @@
 Inbound reports (raw bounces and complaints, which quote the original message) follow
 the body retention once parsed; a report still waiting to be parsed is never pruned.
 
+Events are pruned only once the stats rollup has counted them (their log position is
+at or before its own): the counts are the history that outlives the events.
+
 Pruned events leave a mark (the highest log position removed) so a stream resumed
 from an older cursor answers OUT_OF_RANGE instead of silently skipping; pruned
 bodies leave the email's metadata, recipients and status, with content_pruned_at set.
@@ -13,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.emails.model import TERMINAL
 from core.returns.schema import inbound_reports
 from core.storage.db import emails, events, retention
+from core.storage.stats_tables import stats_rollup_position
 from core.times import utcnow
 
 BATCH = 5000
@@ -32,13 +36,25 @@ class Pruned:
     reports: int = 0
 
 
+def _counted_by_stats() -> object:
+    """Events at or before the stats rollup's position (none before its first round)."""
+    position = select(stats_rollup_position.c.last_txid, stats_rollup_position.c.last_event_id).where(
+        stats_rollup_position.c.id == 1
+    )
+    txid = position.with_only_columns(stats_rollup_position.c.last_txid).scalar_subquery()
+    event_id = position.with_only_columns(stats_rollup_position.c.last_event_id).scalar_subquery()
+    return or_(events.c.txid < txid, and_(events.c.txid == txid, events.c.id <= event_id))
+
+
 async def prune_events(engine: AsyncEngine, older_than: datetime) -> int:
     total = 0
     while True:
         async with engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(events.c.id, events.c.txid).where(events.c.occurred_at < older_than).limit(BATCH)
+                    select(events.c.id, events.c.txid)
+                    .where(events.c.occurred_at < older_than, _counted_by_stats())
+                    .limit(BATCH)
                 )
             ).all()
             if not rows:

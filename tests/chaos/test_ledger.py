@@ -6,7 +6,8 @@ injected while they flow. Then every accepted email must reach a terminal state 
 bounded time; the SMTP sink must hold each SENT email at least once (by Message-ID), a
 second copy only of an email whose attempt was abandoned (in flight at a kill); every
 subscriber must have seen each event GetStatus reports exactly once; and GetStatus must
-agree with the sink. The ledger is printed per fault (and at the end of the run).
+agree with the sink; GetStats' totals must equal the account's events in the log
+(tests/chaos/stats_check.py). The ledger is printed per fault (and at the end of the run).
 
 The faults are real: processes get SIGKILL, and this machine's RabbitMQ, PostgreSQL and
 Redis are stopped and started again (always restarted, in `finally`).
@@ -25,6 +26,7 @@ from tests.chaos import services
 from tests.chaos.client import RetryingClient
 from tests.chaos.conftest import LEDGER, ChaosStack
 from tests.chaos.ledger import Load, Subscriber, format_table, reconcile, statuses_of, wait_caught_up, wait_terminal
+from tests.chaos.stats_check import stats_problems
 
 # `make chaos-peak` (bench/ledger_peak.py) sets CHAOS_RATE to the measured peak accept
 # rate: the same ~7 s of sending, more emails, more sending threads, a longer drain.
@@ -185,6 +187,7 @@ def test_ledger_under_fault(chaos: ChaosStack, fault: str, run: int) -> None:
             wait_caught_up(subscribers, expected, timeout=15)
             statuses = statuses_of(client, list(statuses))  # a final look, all settled
         ledger = reconcile(name, load, statuses, chaos.recorder, subscribers)
+        counts_off = stats_problems(chaos.address, key, chaos.pg_url, f"chaos-{name}")
         ledger.drain_seconds = drain
         replays = load.replay_check()
         if replays:
@@ -199,5 +202,5 @@ def test_ledger_under_fault(chaos: ChaosStack, fault: str, run: int) -> None:
     LEDGER.append(ledger.row())
     print(f"\n[{fault}] " + "; ".join(ctx.events))
     print(format_table([ledger.row()]))
-    problems = ledger.problems()
+    problems = ledger.problems() + counts_off
     assert not problems, f"{fault}: " + "\n".join(problems) + "\n" + chaos.log_tail()

@@ -53,6 +53,13 @@ def test_dev_mode_delivers_to_the_outbox_and_reports_sent(tmp_path: Path) -> Non
 
             events = list(client.stream_events(after=status.events[0].cursor, idle_timeout=1.0))
             assert [e.type for e in events] == [E.EVENT_TYPE_SENDING, E.EVENT_TYPE_SENT, E.EVENT_TYPE_SENT]
+
+            # The in-process scheduler's stats rollup counts them on SQLite too.
+            deadline = time.monotonic() + 10
+            while (totals := client.get_stats().totals).delivered < 2:
+                assert time.monotonic() < deadline, totals
+                time.sleep(0.1)
+            assert (totals.sent, totals.delivered) == (1, 2)
     finally:
         dev.proc.send_signal(signal.SIGINT)
         assert dev.proc.wait(timeout=20) == 0, dev.log()

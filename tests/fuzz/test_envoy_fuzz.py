@@ -156,6 +156,7 @@ def routes(resource_id: str) -> list[tuple[str, str]]:
         ("DELETE", f"/v1/templates/{i}"), ("POST", f"/v1/templates/{i}:update"), ("POST", f"/v1/templates/{i}:render"),
         ("GET", f"/v1/templates/{i}/versions"), ("POST", f"/v1/templates/{i}/versions/1:activate"),
         ("GET", f"/v1/unsubscribe/{i}"), ("POST", f"/v1/unsubscribe/{i}"),
+        ("GET", "/v1/stats"),
     ]
 
 
@@ -171,12 +172,13 @@ def test_random_json_on_every_route_never_gets_a_5xx(http: httpx.Client, data: s
 @settings(HTTP, max_examples=30)
 @given(params=st.dictionaries(
     st.sampled_from(["after", "types", "message_ids", "tags", "from_now", "page_size", "page_token", "webhook_id",
-                     "kind", "created_after", "created_before", "address_prefix"]),
+                     "kind", "created_after", "created_before", "address_prefix", "start_time", "end_time",
+                     "granularity", "group_by", "tag", "template_id"]),
     st.text(max_size=30), max_size=3,
 ))
 def test_random_query_parameters_never_get_a_5xx(http: httpx.Client, params: dict[str, str]) -> None:
     # A valid /v1/events query opens a stream that stays open: the read timeout ends it.
-    for path in ("/v1/events", "/v1/webhooks/whk_x/attempts", "/v1/suppressions"):
+    for path in ("/v1/events", "/v1/webhooks/whk_x/attempts", "/v1/suppressions", "/v1/stats"):
         try:
             with http.stream("GET", path, params=params, timeout=httpx.Timeout(5, read=0.3)) as response:
                 assert response.status_code < 500, (path, params, response.status_code)

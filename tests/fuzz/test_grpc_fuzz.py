@@ -25,6 +25,7 @@ from postwire.v1 import (
     email_pb2,
     email_service_pb2_grpc,
     key_service_pb2_grpc,
+    stats_service_pb2_grpc,
     suppression_service_pb2_grpc,
     template_pb2,
     template_service_pb2_grpc,
@@ -35,6 +36,7 @@ from postwire.v1 import address_service_pb2 as apb
 from postwire.v1 import domain_service_pb2 as dpb
 from postwire.v1 import email_service_pb2 as epb
 from postwire.v1 import key_service_pb2 as kpb
+from postwire.v1 import stats_service_pb2 as stpb
 from postwire.v1 import suppression_service_pb2 as spb
 from postwire.v1 import template_service_pb2 as tpb
 from postwire.v1 import unsubscribe_service_pb2 as upb
@@ -136,6 +138,7 @@ class Api:
         self.suppressions = suppression_service_pb2_grpc.SuppressionServiceStub(self.channel)
         self.unsubscribe = unsubscribe_service_pb2_grpc.UnsubscribeServiceStub(self.channel)
         self.templates = template_service_pb2_grpc.TemplateServiceStub(self.channel)
+        self.stats = stats_service_pb2_grpc.StatsServiceStub(self.channel)
         self.md = (("x-api-key", key),)
 
 
@@ -450,6 +453,14 @@ def test_template_service_answers_only_contract_statuses(
     send.variables.update(variables)
     check(lambda: api.emails.Send(send, metadata=md, timeout=10))
     check(lambda: t.DeleteTemplate(tpb.DeleteTemplateRequest(template_id=tid), metadata=md, timeout=10))
+# StatsService --------------------------------------------------------------------------------
+
+
+@settings(FUZZ, max_examples=40)
+@given(request=st.builds(stpb.GetStatsRequest, start_time=TIMESTAMP, end_time=TIMESTAMP, granularity=ENUM,
+                         group_by=ENUM, tag=ANY_TEXT, template_id=ANY_TEXT))
+def test_stats_service_answers_only_contract_statuses(api: Api, request: stpb.GetStatsRequest) -> None:
+    check(lambda: api.stats.GetStats(request, metadata=api.md, timeout=10))
 
 
 # UnsubscribeService (public: no key) ----------------------------------------------------------
@@ -530,6 +541,9 @@ REGRESSIONS: list[tuple[str, Callable[[Api], Any]]] = [
         spb.ListSuppressionsRequest(created_after=Timestamp(seconds=2**62)), metadata=a.md)),
     ("BatchAddSuppressions 1001 addresses", lambda a: a.suppressions.BatchAddSuppressions(
         spb.BatchAddSuppressionsRequest(addresses=["a@example.com"] * 1001), metadata=a.md)),
+    ("GetStats end_time in year 1", lambda a: a.stats.GetStats(
+        stpb.GetStatsRequest(end_time=Timestamp(seconds=-62135596800)), metadata=a.md)),
+    ("GetStats tag NUL", lambda a: a.stats.GetStats(stpb.GetStatsRequest(tag="\x00"), metadata=a.md)),
 ]
 
 

@@ -35,6 +35,7 @@ from postwire_client.retry import (
 )
 from postwire_client.sdk import SendFields, build_batch_request, build_send_request, stream_request
 from postwire_client.send_stream import send_stream
+from postwire_client.stats import AsyncStatsMethods
 from postwire_client.suppressions import AsyncSuppressionMethods
 from postwire_client.templates import AsyncTemplateMethods
 
@@ -88,7 +89,7 @@ class EventStream:
         self.cancel()
 
 
-class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods, AsyncTemplateMethods):
+class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods, AsyncTemplateMethods, AsyncStatsMethods):
     """`AsyncClient("127.0.0.1:50051", api_key)`; `async with` (or `await close()`)
     closes the channel. Options as for the sync `Client`; the domain and address calls
     are those of `postwire_client.domains.AsyncDomainMethods`."""

@@ -2,7 +2,8 @@
 `--batch` of many), status, cancel, events; and, in postwire_client.domain_commands,
 domains (create, list, get, verify, delete, rotate-key) and validate; in
 suppression_commands, suppressions (list, get, add, remove); in template_commands,
-templates (create, update, get, list, delete, versions, activate, render). They connect to POSTWIRE_ADDRESS with
+templates (create, update, get, list, delete, versions, activate, render); in
+stats_commands, stats. They connect to POSTWIRE_ADDRESS with
 POSTWIRE_API_KEY (or --address / --api-key), falling back to the embedded mode's
 .postwire/dev-api-key.
 
@@ -35,6 +36,7 @@ from postwire_client.domain_commands import add_domain_commands
 from postwire_client.formatting import event_line, status_text, to_json
 from postwire_client.progress import Progress
 from postwire_client.send_flags import base_request
+from postwire_client.stats_commands import add_stats_commands
 from postwire_client.suppression_commands import add_suppression_commands
 from postwire_client.template_commands import add_send_template_flags, add_template_commands
 
@@ -226,6 +228,7 @@ def add_commands(sub: Any) -> None:
     add_domain_commands(sub, client_flags, make_client)
     add_suppression_commands(sub, client_flags, make_client)
     add_template_commands(sub, client_flags, make_client)
+    add_stats_commands(sub, client_flags, make_client)
 
 
 def build_parser() -> argparse.ArgumentParser:

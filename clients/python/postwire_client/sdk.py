@@ -41,6 +41,7 @@ from postwire_client.retry import (
     reconnect_delay,
     wait_or_raise,
 )
+from postwire_client.stats import StatsMethods
 from postwire_client.suppressions import SuppressionMethods
 from postwire_client.templates import TemplateFields, TemplateMethods
 from postwire_client.times import timestamp
@@ -143,7 +144,7 @@ def _drain(call: Any, items: queue.Queue[Any], idle_timeout: float | None) -> It
         call.cancel()
 
 
-class Client(DomainMethods, SuppressionMethods, TemplateMethods):
+class Client(DomainMethods, SuppressionMethods, TemplateMethods, StatsMethods):
     """A blocking client: `Client("127.0.0.1:50051", api_key)`; use it as a context manager
     (or call `close()`) to close the channel. Thread-safe.
 

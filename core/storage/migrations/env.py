@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 import core.domains.schema  # noqa: F401  (puts the domain tables on the metadata)
 import core.returns.schema  # noqa: F401  (the inbound reports table)
 import core.webhooks.schema  # noqa: F401  (puts the webhook tables on the metadata)
+from core.storage import stats_tables  # noqa: F401 (its tables on the metadata)
 from core.storage.db import metadata, sync_url
 
 config = context.config
