@@ -113,6 +113,9 @@ emails = Table(
     Index("ix_emails_account_id_created_at", "account_id", "created_at"),
     Index("ix_emails_status_updated_at", "status", "updated_at"),
     Index("ix_emails_published_at_next_attempt_at", "published_at", "next_attempt_at"),
+    Index("ix_emails_account_id_status_created_at", "account_id", "status", "created_at"),  # ListEmails by status
+    Index("ix_emails_account_id_template_id_created_at", "account_id", "template_id", "created_at",
+          postgresql_where=text("template_id IS NOT NULL"), sqlite_where=text("template_id IS NOT NULL")),
 )
 
 suppressions = Table(
@@ -183,6 +186,17 @@ retention = Table(
     Column("id", Integer, primary_key=True),
     Column("events_pruned_txid", BigInteger, nullable=False, server_default=text("0")),
     Column("events_pruned_id", BigInteger, nullable=False, server_default=text("0")),
+)
+
+# ListEmails' searchable facts of each email (core/emails/search_terms.py): the key
+# leads with the account and reads newest first for any one term.
+email_terms = Table(
+    "email_terms",
+    metadata,
+    Column("account_id", Id, primary_key=True, autoincrement=False),
+    Column("term", String(32), primary_key=True),
+    Column("created_at", Timestamp, primary_key=True),
+    Column("email_id", Id, primary_key=True, autoincrement=False),
 )
 
 
