@@ -45,9 +45,10 @@ def metadata_term(key: str, value: str) -> str:
 
 def content_terms(content: Mapping[str, Any]) -> set[str]:
     """Every term of a stored content dict (core.emails.content.content_to_dict)."""
-    found = {term(SENDER, normalize(content["from"]["email"]))}
+    sender = content.get("from") or {}
+    found = {term(SENDER, normalize(sender["email"]))} if sender.get("email") else set()
     for field in ("to", "cc", "bcc"):
-        found.update(term(RECIPIENT, normalize(a["email"])) for a in content.get(field) or ())
+        found.update(term(RECIPIENT, normalize(a["email"])) for a in content.get(field) or () if a.get("email"))
     found.update(term(TAG, tag) for tag in content.get("tags") or ())
     found.update(metadata_term(k, v) for k, v in (content.get("metadata") or {}).items())
     return found
