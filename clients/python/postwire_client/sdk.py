@@ -21,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postwire.v1 import email_pb2, email_service_pb2_grpc, event_pb2
 from postwire.v1 import email_service_pb2 as pb
 from postwire_client.domains import DomainMethods
+from postwire_client.email_search import EmailSearchMethods
 from postwire_client.errors import (  # noqa: F401  (the old names, re-exported)
     AlreadyExistsError,
     FailedPrecondition,
@@ -143,7 +144,7 @@ def _drain(call: Any, items: queue.Queue[Any], idle_timeout: float | None) -> It
         call.cancel()
 
 
-class Client(DomainMethods, SuppressionMethods):
+class Client(DomainMethods, SuppressionMethods, EmailSearchMethods):
     """A blocking client: `Client("127.0.0.1:50051", api_key)`; use it as a context manager
     (or call `close()`) to close the channel. Thread-safe.
 
