@@ -28,9 +28,8 @@ from _stack import bench_stack
 from accept import percentiles
 
 from core.emails.search_terms import METADATA, RECIPIENT, SENDER, TAG, metadata_term, term
-from postwire.v1 import email_pb2
+from postwire.v1 import email_pb2, email_service_pb2_grpc
 from postwire.v1 import email_service_pb2 as pb
-from postwire.v1 import email_service_pb2_grpc
 
 RECIPIENTS, SENDERS, USERS = 200_000, 5, 100_000
 PLANS = ("free", "basic", "pro", "team")
@@ -132,7 +131,10 @@ def cases(now_ts: float) -> list[tuple[str, object]]:
         ("one day, 10 days ago", window),
         ("tag 20 % + status bounced", lambda k: pb.ListEmailsRequest(tag=["tag1"], status=[email_pb2.EMAIL_STATUS_BOUNCED])),
         ("from 10 % + tag 0.6 %", lambda k: pb.ListEmailsRequest(from_address="sender1@example.com",
-                                                                   tag=[f"tag{3 + k % 16}"])),
+                                                                   tag=[f"tag{4 + 2 * (k % 8)}"])),
+        ("tag 60 % + tag 0.1 %", lambda k: pb.ListEmailsRequest(tag=["tag0", "tag19"])),
+        ("from 50 % + recipient", lambda k: pb.ListEmailsRequest(from_address="sender0@example.com",
+                                                                   recipient=f"user{(k * 7) % RECIPIENTS}@example.com")),
         ("status failed + template", lambda k: pb.ListEmailsRequest(status=[email_pb2.EMAIL_STATUS_FAILED],
                                                                       template_id=f"tpl_{k % 10}")),
     ]
@@ -190,7 +192,7 @@ def explain(conn, account_id: int) -> None:  # noqa: ANN001
     from core.emails import search
     from core.emails.model import Status
     for name, wanted in (("tag 0.1 %", search.filters(tags=["tag19"])), ("status failed", search.filters(statuses=[Status.FAILED])),
-                         ("from 10 % + tag 0.6 %", search.filters(from_address="sender1@example.com", tags=["tag7"]))):
+                         ("two tags 60 % + 20 %", search.filters(tags=["tag0", "tag5"]))):
         sql = search.query(account_id, wanted, None, 51).compile(dialect=postgresql.dialect(),
                                                                   compile_kwargs={"literal_binds": True})
         plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").fetchall()
