@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from postwire.v1 import email_pb2
-from postwire_client import Client, InvalidArgument, PermissionDenied
+from postwire_client import AsyncClient, Client, InvalidArgument, PermissionDenied
 from tests.conftest import Stack
 from tests.e2e.test_keys_and_limits import create_key
 from tests.support.envoy import run_envoy
@@ -272,6 +272,14 @@ def test_json_through_envoy(account: Account, client: Client, tmp_path: Path) ->
         assert http.get("/v1/emails", headers={"x-api-key": account.send_key}).status_code == 403
         # GetStatus still answers under /v1/emails/{message_id}
         assert http.get(f"/v1/emails/{welcome}", headers=headers).json()["message_id"] == welcome
+
+
+async def test_the_async_client_pages_through_every_match(account: Account, client: Client) -> None:
+    sent = [r.accepted.message_id for r in client.send_batch([client_request(n) for n in range(7)])]
+    async with AsyncClient(account.stack.address, account.read_key) as aclient:
+        page = await aclient.list_emails(tag="paged", page_size=3)
+        assert len(page.emails) == 3 and page.next_page_token
+        assert [e.message_id async for e in aclient.iter_emails(tag="paged", page_size=3)] == sent[::-1]
 
 
 def cli(account: Account, *args: str) -> subprocess.CompletedProcess[str]:
