@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.emails import search_pages
 from core.emails.addresses import has_control_chars, parse_address
 from core.emails.model import Status
 from core.emails.search_pages import Position
+from core.emails.search_plan import Plan, plan
 from core.emails.search_terms import RECIPIENT, SENDER, TAG, metadata_term, term
 from core.errors import FieldViolation, InvalidArgument
 from core.storage.db import database_errors_as_unavailable, email_terms, emails
@@ -32,8 +33,6 @@ from core.times import aware
 DEFAULT_PAGE, MAX_PAGE = 50, 1000
 MAX_TERMS = 20  # tags plus metadata pairs in one call
 MAX_VALUE = 1024
-# Terms are counted up to this many emails to find the rarest, which drives the scan.
-COUNT_CAP = 2000
 
 
 @dataclass(frozen=True)
@@ -142,51 +141,42 @@ _COLUMNS = (
 )
 
 
-async def rarest_first(conn: AsyncConnection, account_id: int, terms: list[str]) -> list[str] | None:
-    """The terms, those fewer of the account's emails carry first (each counted up to
-    COUNT_CAP: one short index-only read); None when one of them is on no email."""
-    if len(terms) < 2:
-        return terms
-    counts = [
-        select(func.count()).select_from(
-            select(literal(1)).where(email_terms.c.account_id == account_id, email_terms.c.term == t)
-            .limit(COUNT_CAP).subquery()
-        ).scalar_subquery()
-        for t in terms
-    ]
-    found = (await conn.execute(select(*counts))).one()
-    if min(found) == 0:
-        return None
-    return [t for _, _, t in sorted(zip(found, range(len(terms)), terms))]
+def column_filters(wanted: Filters) -> list[Any]:
+    """The conditions on the emails table's own columns (status, template)."""
+    found = []
+    if wanted.statuses:
+        found.append(emails.c.status.in_([s.value for s in wanted.statuses]))
+    if wanted.template_id:
+        found.append(emails.c.template_id == wanted.template_id)
+    return found
 
 
-def query(account_id: int, wanted: Filters, after: Position | None, limit: int, terms: list[str] | None = None) -> Any:
-    """The statement of one page (exposed for EXPLAIN in tests and bench/search.py); the
-    first of `terms` (default: wanted.terms()) drives the scan."""
-    terms = wanted.terms() if terms is None else terms
-    if terms:
+def query(account_id: int, wanted: Filters, after: Position | None, limit: int, how: Plan | None = None) -> Any:
+    """The statement of one page (exposed for EXPLAIN in tests and bench/search.py),
+    driven as `how` says (default: by the first term, if any)."""
+    how = how or Plan(wanted.terms(), bool(wanted.terms()))
+    if how.by_terms:
         driver = email_terms.alias("t0")
         created, email_id = driver.c.created_at, driver.c.email_id
         statement = (
             select(*_COLUMNS).select_from(driver.join(emails, emails.c.id == driver.c.email_id))
-            .where(driver.c.account_id == account_id, driver.c.term == terms[0], emails.c.account_id == account_id)
+            .where(driver.c.account_id == account_id, driver.c.term == how.terms[0], emails.c.account_id == account_id)
         )
-        for index, other in enumerate(terms[1:], 1):
-            # One index probe per candidate, in the driver's order, stopping at the page's
-            # end: OFFSET keeps PostgreSQL from turning the EXISTS into a join that reads
-            # both terms' every row (a hash join of 600,000 and 200,000 rows took 1.5 s).
-            probe = email_terms.alias(f"t{index}")
-            statement = statement.where(select(probe.c.email_id).where(
-                probe.c.account_id == account_id, probe.c.term == other,
-                probe.c.created_at == driver.c.created_at, probe.c.email_id == driver.c.email_id,
-            ).offset(0).exists())
+        probed = how.terms[1:]
     else:
         created, email_id = emails.c.created_at, emails.c.id
         statement = select(*_COLUMNS).where(emails.c.account_id == account_id)
-    if wanted.statuses:
-        statement = statement.where(emails.c.status.in_([s.value for s in wanted.statuses]))
-    if wanted.template_id:
-        statement = statement.where(emails.c.template_id == wanted.template_id)
+        probed = how.terms
+    for index, other in enumerate(probed, 1):
+        # One index probe per candidate, in the driver's order, stopping at the page's
+        # end: OFFSET keeps PostgreSQL from turning the EXISTS into a join that reads
+        # both terms' every row (a hash join of 600,000 and 200,000 rows took 1.5 s).
+        probe = email_terms.alias(f"t{index}")
+        statement = statement.where(select(probe.c.email_id).where(
+            probe.c.account_id == account_id, probe.c.term == other,
+            probe.c.created_at == created, probe.c.email_id == email_id,
+        ).offset(0).exists())
+    statement = statement.where(*column_filters(wanted))
     if wanted.created_after is not None:
         statement = statement.where(created >= wanted.created_after)
     if wanted.created_before is not None:
@@ -236,10 +226,10 @@ class EmailSearch:
         after = search_pages.decode(page_token, fingerprint) if page_token else None
         limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
         async with database_errors_as_unavailable(), self.engine.connect() as conn:
-            terms = await rarest_first(conn, account_id, wanted.terms())
-            if terms is None:
+            how = await plan(conn, account_id, wanted.terms(), column_filters(wanted))
+            if how is None:
                 return [], ""
-            rows = (await conn.execute(query(account_id, wanted, after, limit + 1, terms))).all()
+            rows = (await conn.execute(query(account_id, wanted, after, limit + 1, how))).all()
         found = [_summary(row) for row in rows]
         if len(found) <= limit:
             return found, ""

@@ -163,3 +163,26 @@ async def test_bad_filters_name_their_fields() -> None:
                        created_after=utcnow(), created_before=utcnow() - timedelta(days=1))
     fields = {v.field for v in caught.value.violations}
     assert fields == {"recipient", "metadata[0]", "metadata[1]", "tag[0]", "created_before"}
+
+
+async def test_the_rarer_filter_drives_and_a_filter_matching_nothing_reads_no_page(engine: AsyncEngine) -> None:
+    from core.emails.search_plan import plan as planned
+
+    def plan(conn, a, wanted):  # noqa: ANN001, ANN202
+        return planned(conn, a, wanted.terms(), search.column_filters(wanted))
+
+    store, searcher = Store(engine), EmailSearch(engine)
+    a = await new_account(engine, "a")
+    ids = await _accept(store, a, [_new(n, tags=("common",), to="ada@example.com" if n < 2 else "") for n in range(6)])
+    async with engine.begin() as conn:
+        await conn.execute(update(emails).where(emails.c.public_id == ids[4]).values(status="bounced"))
+    async with engine.connect() as conn:
+        by_status = await plan(conn, a, search.filters(tags=["common"], statuses=[Status.BOUNCED]))
+        by_recipient = await plan(conn, a, search.filters(tags=["common"], recipient="ada@example.com"))
+        assert await plan(conn, a, search.filters(tags=["common", "none-such"])) is None
+        assert await plan(conn, a, search.filters(tags=["common"], statuses=[Status.FAILED])) is None
+    assert by_status is not None and not by_status.by_terms  # 1 bounced email against 6 tagged
+    assert by_recipient is not None and by_recipient.by_terms and len(by_recipient.terms) == 2
+    assert await _ids(searcher, a, tags=["common"], statuses=[Status.BOUNCED]) == [ids[4]]
+    assert await _ids(searcher, a, tags=["common"], recipient="ada@example.com") == [ids[1], ids[0]]
+    assert await _ids(searcher, a, tags=["common"], statuses=[Status.QUEUED], page_size=2) == [ids[5], ids[3]]

@@ -1,0 +1,56 @@
+"""Which index drives a ListEmails page (core.emails.search).
+
+A page is read newest first from one index and stops after `limit` matches, so the cost
+is the number of candidates read before enough match: it is small when the driving index
+holds few entries besides the matches. With several filters the rarest should drive, and
+the planner's statistics cannot tell (a term's count in one account, the status mix), so
+they are counted, each up to COUNT_CAP, in short index reads: first every term, then the
+status/template filter capped at the rarest term's count. The others are checked per
+candidate (one index probe each).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.storage.db import email_terms, emails
+
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Plan:
+    terms: list[str]  # rarest first
+    by_terms: bool  # the first term drives; else the emails table's own indexes
+
+
+def _capped(rows: Any, cap: int) -> Any:
+    return select(func.count()).select_from(rows.limit(cap).subquery()).scalar_subquery()
+
+
+async def plan(conn: AsyncConnection, account_id: int, terms: list[str], columns: list[Any]) -> Plan | None:
+    """How to read the page of the `terms` (core.emails.search_terms) and `columns`
+    (conditions on the emails table); None when a filter matches no email at all."""
+    if not terms or (len(terms) == 1 and not columns):
+        return Plan(terms, bool(terms))
+    counted = [
+        _capped(select(literal(1)).where(email_terms.c.account_id == account_id, email_terms.c.term == t), COUNT_CAP)
+        for t in terms
+    ]
+    found = list((await conn.execute(select(*counted))).one())
+    if min(found) == 0:
+        return None
+    ordered = [t for _, _, t in sorted(zip(found, range(len(terms)), terms))]
+    rarest = min(found)
+    if not columns:
+        return Plan(ordered, True)
+    on_columns = await conn.scalar(select(_capped(
+        select(literal(1)).where(emails.c.account_id == account_id, *columns), rarest + 1
+    )))
+    if not on_columns:
+        return None
+    return Plan(ordered, rarest <= on_columns)
