@@ -226,7 +226,7 @@ class EmailSearch:
         after = search_pages.decode(page_token, fingerprint) if page_token else None
         limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
         async with database_errors_as_unavailable(), self.engine.connect() as conn:
-            how = await plan(conn, account_id, wanted.terms(), column_filters(wanted))
+            how = await plan(conn, account_id, wanted.terms(), column_filters(wanted), [s.value for s in wanted.statuses])
             if how is None:
                 return [], ""
             rows = (await conn.execute(query(account_id, wanted, after, limit + 1, how))).all()

@@ -5,7 +5,8 @@ is the number of candidates read before enough match: it is small when the drivi
 holds few entries besides the matches. With several filters the rarest should drive, and
 the planner's statistics cannot tell (a term's count in one account, the status mix), so
 they are counted, each up to COUNT_CAP, in short index reads: first every term, then the
-status/template filter capped at the rarest term's count. The others are checked per
+status/template filter capped at the rarest term's count. When both reach the cap, the
+statistics' shares decide between a term and a status. The others are checked per
 candidate (one index probe each).
 """
 
@@ -14,12 +15,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.storage.db import email_terms, emails
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1000
+# The share of emails in the statuses, and the share carrying the term, from
+# PostgreSQL's statistics (most common values; global, not per account): used only
+# when both counts reach the cap. A term absent from the list is taken as rare.
+_SHARES = text("""
+SELECT
+  (SELECT coalesce(sum(f), 0) FROM pg_stats s, unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
+    WHERE s.tablename = 'emails' AND s.attname = 'status' AND m.v = ANY(CAST(:statuses AS text[]))),
+  (SELECT coalesce(sum(f), 0) FROM pg_stats s, unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
+    WHERE s.tablename = 'email_terms' AND s.attname = 'term' AND m.v = :term)
+  * (SELECT greatest(reltuples, 0) FROM pg_class WHERE relname = 'email_terms')
+  / (SELECT greatest(reltuples, 1) FROM pg_class WHERE relname = 'emails')
+""")
 
 
 @dataclass(frozen=True)
@@ -32,7 +45,8 @@ def _capped(rows: Any, cap: int) -> Any:
     return select(func.count()).select_from(rows.limit(cap).subquery()).scalar_subquery()
 
 
-async def plan(conn: AsyncConnection, account_id: int, terms: list[str], columns: list[Any]) -> Plan | None:
+async def plan(conn: AsyncConnection, account_id: int, terms: list[str], columns: list[Any],
+               statuses: list[str] | None = None) -> Plan | None:
     """How to read the page of the `terms` (core.emails.search_terms) and `columns`
     (conditions on the emails table); None when a filter matches no email at all."""
     if not terms or (len(terms) == 1 and not columns):
@@ -53,4 +67,7 @@ async def plan(conn: AsyncConnection, account_id: int, terms: list[str], columns
     )))
     if not on_columns:
         return None
+    if rarest >= COUNT_CAP and on_columns > COUNT_CAP and statuses and conn.dialect.name == "postgresql":
+        status_share, term_share = (await conn.execute(_SHARES, {"statuses": statuses, "term": ordered[0]})).one()
+        return Plan(ordered, not 0 < status_share < term_share)
     return Plan(ordered, rarest <= on_columns)

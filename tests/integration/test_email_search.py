@@ -186,3 +186,16 @@ async def test_the_rarer_filter_drives_and_a_filter_matching_nothing_reads_no_pa
     assert await _ids(searcher, a, tags=["common"], statuses=[Status.BOUNCED]) == [ids[4]]
     assert await _ids(searcher, a, tags=["common"], recipient="ada@example.com") == [ids[1], ids[0]]
     assert await _ids(searcher, a, tags=["common"], statuses=[Status.QUEUED], page_size=2) == [ids[5], ids[3]]
+
+
+async def test_two_filters_past_the_count_cap_are_weighed_by_the_statistics(engine: AsyncEngine) -> None:
+    from core.emails.search_plan import COUNT_CAP
+
+    store, searcher = Store(engine), EmailSearch(engine)
+    a = await new_account(engine, "a")
+    for start in range(0, COUNT_CAP + 100, 500):
+        await _accept(store, a, [_new(start + n, tags=("big",)) for n in range(500)])
+    async with engine.begin() as conn:
+        await conn.execute(text("ANALYZE") if conn.dialect.name == "postgresql" else text("SELECT 1"))
+    found, token = await searcher.list(a, search.filters(tags=["big"], statuses=[Status.QUEUED]), page_size=10)
+    assert len(found) == 10 and token
