@@ -24,15 +24,17 @@ COUNT_CAP = 1000
 # The share of emails in the statuses, and the share carrying the term, from
 # PostgreSQL's statistics (most common values; global, not per account): used only
 # when both counts reach the cap. A term absent from the list is taken as rare.
-_SHARES = text("""
-SELECT
-  (SELECT coalesce(sum(f), 0) FROM pg_stats s, unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
-    WHERE s.tablename = 'emails' AND s.attname = 'status' AND m.v = ANY(CAST(:statuses AS text[]))),
-  (SELECT coalesce(sum(f), 0) FROM pg_stats s, unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
-    WHERE s.tablename = 'email_terms' AND s.attname = 'term' AND m.v = :term)
-  * (SELECT greatest(reltuples, 0) FROM pg_class WHERE relname = 'email_terms')
-  / (SELECT greatest(reltuples, 1) FROM pg_class WHERE relname = 'emails')
+_STATUS_SHARE = text("""
+SELECT coalesce(sum(f), 0) FROM pg_stats s, unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
+ WHERE s.tablename = 'emails' AND s.attname = 'status' AND m.v = ANY(CAST(:statuses AS text[]))
 """)
+_TERM_SHARES = text("""
+SELECT m.v, m.f * (SELECT greatest(reltuples, 0) FROM pg_class WHERE relname = 'email_terms')
+              / (SELECT greatest(reltuples, 1) FROM pg_class WHERE relname = 'emails')
+  FROM pg_stats s, unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
+ WHERE s.tablename = 'email_terms' AND s.attname = 'term' AND m.v = ANY(CAST(:terms AS text[]))
+""")
+
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,13 @@ async def plan(conn: AsyncConnection, account_id: int, terms: list[str], columns
     found = list((await conn.execute(select(*counted))).one())
     if min(found) == 0:
         return None
-    ordered = [t for _, _, t in sorted(zip(found, range(len(terms)), terms))]
+    postgresql = conn.dialect.name == "postgresql"
+    capped = [t for t, n in zip(terms, found) if n >= COUNT_CAP]
+    shares: dict[str, float] = {}
+    if postgresql and (len(capped) > 1 or (capped and len(capped) == len(terms) and statuses)):
+        shares = {v: float(f) for v, f in (await conn.execute(_TERM_SHARES, {"terms": capped})).all()}
+    # Fewest first; among capped counts, the smaller share (a term not in the statistics is rare).
+    ordered = [t for *_, t in sorted(zip(found, [shares.get(t, 0.0) for t in terms], range(len(terms)), terms))]
     rarest = min(found)
     if not columns:
         return Plan(ordered, True)
@@ -67,7 +75,7 @@ async def plan(conn: AsyncConnection, account_id: int, terms: list[str], columns
     )))
     if not on_columns:
         return None
-    if rarest >= COUNT_CAP and on_columns > COUNT_CAP and statuses and conn.dialect.name == "postgresql":
-        status_share, term_share = (await conn.execute(_SHARES, {"statuses": statuses, "term": ordered[0]})).one()
-        return Plan(ordered, not 0 < status_share < term_share)
+    if rarest >= COUNT_CAP and on_columns > COUNT_CAP and statuses and postgresql:
+        status_share = float(await conn.scalar(_STATUS_SHARE, {"statuses": statuses}) or 0)
+        return Plan(ordered, not 0 < status_share < shares.get(ordered[0], 0.0))
     return Plan(ordered, rarest <= on_columns)
