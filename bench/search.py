@@ -22,12 +22,20 @@ import argparse
 import asyncio
 import os
 import time
+from datetime import UTC, datetime
 
 import grpc
 from _stack import bench_stack
 from accept import percentiles
 
-from core.emails.search_terms import METADATA, RECIPIENT, SENDER, TAG, metadata_term, term
+from core.emails.search_terms import (
+    METADATA,
+    RECIPIENT,
+    SENDER,
+    TAG,
+    metadata_term,
+    term,
+)
 from postwire.v1 import email_pb2, email_service_pb2_grpc
 from postwire.v1 import email_service_pb2 as pb
 
@@ -49,13 +57,14 @@ ATTRS = f"""
     (ARRAY['free','basic','pro','team'])[1 + (i * 13) %% 4] AS plan,
     ((i * 7) %% {USERS})::text AS usr,
     CASE WHEN (i * 3) %% 10 < 3 THEN 'tpl_' || (i %% 10) END AS template_id,
-    now() - (i::float8 / %(n)s) * interval '30 days' AS created_at
+    CAST(%(t0)s AS timestamptz) - (i::float8 / %(n)s) * interval '30 days' AS created_at
   FROM accounts_to_load a, generate_series(a.first, a.last) AS i
 """
 
 
 def load(conn, account_id: int, n: int) -> None:  # noqa: ANN001
     started = time.monotonic()
+    t0 = datetime.now(UTC)  # one time for both statements: a term's created_at is its email's
     others = [conn.execute("INSERT INTO accounts (name, created_at) VALUES (%s, now()) RETURNING id", (f"other{k}",)
                            ).fetchone()[0] for k in range(2)]
     conn.execute("CREATE TEMP TABLE accounts_to_load (account_id bigint, first bigint, last bigint)")
@@ -74,7 +83,7 @@ def load(conn, account_id: int, n: int) -> None:  # noqa: ANN001
                           'metadata', json_build_object('plan', plan, 'user', usr), 'attachments', '[]'::json),
         1, '', created_at, created_at, created_at, '{{}}'::json, false, template_id,
         CASE WHEN template_id IS NOT NULL THEN 1 END
-      FROM ({ATTRS}) g""", {"n": n})
+      FROM ({ATTRS}) g""", {"n": n, "t0": t0})
     conn.execute("SELECT setval(pg_get_serial_sequence('emails', 'id'), (SELECT max(id) FROM emails))")
     print(f"loaded {n + n // 5:,} emails in {time.monotonic() - started:.0f} s", flush=True)
     started = time.monotonic()
@@ -94,7 +103,7 @@ def load(conn, account_id: int, n: int) -> None:  # noqa: ANN001
       SELECT g.account_id, v.term, g.created_at, g.i FROM ({ATTRS}) g
       CROSS JOIN LATERAL (VALUES ('{RECIPIENT}', rcpt), ('{SENDER}', sender), ('{TAG}', tag1), ('{TAG}', tag2),
                                  ('{METADATA}', 'plan=' || plan), ('{METADATA}', 'user=' || usr)) AS f(kind, value)
-      JOIN vals v ON v.kind = f.kind AND v.value = f.value""", {"n": n})
+      JOIN vals v ON v.kind = f.kind AND v.value = f.value""", {"n": n, "t0": t0})
     conn.execute("ALTER TABLE email_terms ADD CONSTRAINT pk_email_terms PRIMARY KEY (account_id, term, created_at, email_id)")
     conn.execute("VACUUM ANALYZE emails")
     conn.execute("VACUUM ANALYZE email_terms")
