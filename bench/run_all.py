@@ -25,6 +25,7 @@ RUNS = [
     ("Direct-to-MX delivery with DKIM (vs relay and Postfix)", ["deliver_mx.py", "-n", "5000"]),
     ("SMTP submission (vs gRPC Send and Postfix's injection)", ["submission.py", "--seconds", "10", "--connections", "32"]),
     ("Cost with history (1,000,000 emails stored vs an empty database)", ["history.py", "--emails", "1000000"]),
+    ("Message search (ListEmails at 1,000,000 emails vs GetStatus)", ["search.py", "--emails", "1000000"]),
     ("Scaling (worker and server processes)", ["scaling.py", "-n", "4000"]),
     ("Templates (Send by template vs the same content inline; render from cache vs compile)",
      ["templates.py", "--seconds", "8", "--rounds", "2"]),

@@ -37,6 +37,7 @@ POLICIES = {
     "/postwire.v1.EmailService/SendStream": MethodPolicy("send", "send", streamed=True),
     "/postwire.v1.EmailService/CancelScheduled": MethodPolicy("send", "send"),
     "/postwire.v1.EmailService/GetStatus": MethodPolicy("read", "read"),
+    "/postwire.v1.EmailService/ListEmails": MethodPolicy("read", "read"),
     "/postwire.v1.EmailService/StreamEvents": MethodPolicy("events", "read"),
     "/postwire.v1.KeyService/CreateApiKey": MethodPolicy("admin", "send"),
     "/postwire.v1.KeyService/ListApiKeys": MethodPolicy("admin", "read"),

@@ -9,6 +9,7 @@ import grpc
 
 from core.emails.content import EmailContent
 from core.emails.model import Status
+from core.emails.search import EmailSearch
 from core.emails.service import MAX_BATCH, EmailService, Heartbeat, SendOptions
 from core.emails.validation import SendLimits, validate_send
 from core.errors import FieldViolation, InvalidArgument, PostwireError
@@ -27,6 +28,7 @@ from server.convert import (
     timestamp,
 )
 from server.decoding import nul_fields
+from server.email_search import list_emails
 from server.interceptors import current_principal
 from server.metrics import count_bulk
 from server.ratelimit import stream_charge
@@ -42,6 +44,7 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
         self.limits = limits
         self.stream_window = stream_window  # unacknowledged emails per SendStream (POSTWIRE_SEND_STREAM_WINDOW)
         self.templates = templates
+        self.search = EmailSearch(service.store.engine)
 
     def _email(self, request: pb.SendRequest, test: bool) -> tuple[EmailContent, SendOptions] | templated.TemplatedSend:
         """The email a SendRequest asks for (one naming a template is rendered by
@@ -165,3 +168,6 @@ class EmailServicer(email_service_pb2_grpc.EmailServiceServicer):
                 yield pb.StreamEventsResponse(heartbeat=timestamp(item.at))
             else:
                 yield pb.StreamEventsResponse(event=event_to_proto(item))
+
+    async def ListEmails(self, request: pb.ListEmailsRequest, context: grpc.aio.ServicerContext) -> pb.ListEmailsResponse:
+        return await list_emails(self.search, current_principal.get().account_id, request)

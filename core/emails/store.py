@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.emails.insert_rows import insert_emails
 from core.emails.model import EmailRecord, EventType, NewEvent, RecipientState, Status
 from core.emails.reads import read_email, recipients_to_json
+from core.emails.search_terms import insert_terms, term_rows
 from core.errors import AlreadyExists, FailedPrecondition, NotFound
 from core.events.append import add_events, append_events
 from core.storage import commit_outcome
@@ -209,6 +210,7 @@ class Store:
         ]
         if tags:
             await conn.execute(insert(email_tags), tags)
+        await insert_terms(conn, term_rows((items[i][0], email_id, items[i][1].content) for i, email_id in email_ids.items()), now)
         await append_events(conn, [(items[i][0], email_id, _first_event(items[i][1])) for i, email_id in email_ids.items()], now)
         return [
             None if index in replays else Accepted(email_ids[index], items[index][1].message_id, items[index][1].status)

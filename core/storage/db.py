@@ -116,6 +116,9 @@ emails = Table(
     Index("ix_emails_account_id_created_at", "account_id", "created_at"),
     Index("ix_emails_status_updated_at", "status", "updated_at"),
     Index("ix_emails_published_at_next_attempt_at", "published_at", "next_attempt_at"),
+    Index("ix_emails_account_id_status_created_at", "account_id", "status", "created_at"),  # ListEmails by status
+    Index("ix_emails_account_id_template_id_created_at", "account_id", "template_id", "created_at",
+          postgresql_where=text("template_id IS NOT NULL"), sqlite_where=text("template_id IS NOT NULL")),
 )
 
 suppressions = Table(
@@ -196,6 +199,17 @@ tracking_firsts = Table(
     Column("email_id", Id, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True),
     Column("kind", String(8), primary_key=True),  # open or click
     Column("recipient", String(320), primary_key=True),  # empty: an email with several recipients
+)
+
+# ListEmails' searchable facts of each email (core/emails/search_terms.py): the key
+# leads with the account and reads newest first for any one term.
+email_terms = Table(
+    "email_terms",
+    metadata,
+    Column("account_id", Id, primary_key=True, autoincrement=False),
+    Column("term", String(32), primary_key=True),
+    Column("created_at", Timestamp, primary_key=True),
+    Column("email_id", Id, primary_key=True, autoincrement=False),
 )
 
 

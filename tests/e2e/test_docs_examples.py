@@ -190,7 +190,7 @@ def test_the_page_covers_every_http_route() -> None:
                 rule = method.options.Extensions[annotations_pb2.http]
                 verb = rule.WhichOneof("pattern")
                 routes.add((method.name, verb.upper(), getattr(rule, verb)))
-    assert len(routes) == 40
+    assert len(routes) == 41
     text = DOC.read_text()
     requests = [parse_curl(e.curl, {**{n: "X" for n in re.findall(r"\$(\w+)", e.curl)}, "PW": "http://pw"})
                 for e in examples(text)]

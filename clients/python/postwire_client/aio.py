@@ -24,6 +24,7 @@ import grpc.aio
 from postwire.v1 import email_pb2, email_service_pb2_grpc, event_pb2
 from postwire.v1 import email_service_pb2 as pb
 from postwire_client.domains import AsyncDomainMethods
+from postwire_client.email_search import AsyncEmailSearchMethods
 from postwire_client.errors import FailedPrecondition, PostwireError, from_rpc_error
 from postwire_client.retry import (
     CHANNEL_OPTIONS,
@@ -89,7 +90,8 @@ class EventStream:
         self.cancel()
 
 
-class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods, AsyncTemplateMethods, AsyncStatsMethods):
+class AsyncClient(AsyncDomainMethods, AsyncSuppressionMethods, AsyncTemplateMethods, AsyncStatsMethods,
+                  AsyncEmailSearchMethods):
     """`AsyncClient("127.0.0.1:50051", api_key)`; `async with` (or `await close()`)
     closes the channel. Options as for the sync `Client`; the domain and address calls
     are those of `postwire_client.domains.AsyncDomainMethods`."""

@@ -33,6 +33,7 @@ from google.protobuf import json_format
 from postwire.v1 import event_pb2
 from postwire_client.batch import batch_requests, send_many, stream_many
 from postwire_client.domain_commands import add_domain_commands
+from postwire_client.email_commands import add_email_commands
 from postwire_client.formatting import event_line, status_text, to_json
 from postwire_client.progress import Progress
 from postwire_client.send_flags import base_request
@@ -229,6 +230,7 @@ def add_commands(sub: Any) -> None:
     add_suppression_commands(sub, client_flags, make_client)
     add_template_commands(sub, client_flags, make_client)
     add_stats_commands(sub, client_flags, make_client)
+    add_email_commands(sub, client_flags, make_client)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,13 +6,11 @@ streams that resume by cursor. `postwire_client.aio.AsyncClient` is the asyncio 
 from __future__ import annotations
 
 import logging
-import mimetypes
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar, Unpack, cast
 
 import grpc
@@ -20,7 +18,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from postwire.v1 import email_pb2, email_service_pb2_grpc, event_pb2
 from postwire.v1 import email_service_pb2 as pb
+from postwire_client.attachments import attachment  # noqa: F401  (re-exported: postwire_client.sdk.attachment)
 from postwire_client.domains import DomainMethods
+from postwire_client.email_search import EmailSearchMethods
 from postwire_client.errors import (  # noqa: F401  (the old names, re-exported)
     AlreadyExistsError,
     FailedPrecondition,
@@ -71,19 +71,6 @@ class SendFields(TemplateFields, total=False):
     expires_at: datetime | Timestamp | None
     idempotency_key: str | None
     unsubscribe: bool | None; track_opens: bool | None; track_clicks: bool | None  # noqa: E702 (None: the account's default)
-
-
-def attachment(
-    path: str | Path, content_type: str | None = None, *, filename: str | None = None, content_id: str = ""
-) -> email_pb2.Attachment:
-    """An attachment read from a file; the content type is guessed from its name when not
-    given. With `content_id`, an inline part the HTML references as `cid:<content_id>`."""
-    path = Path(path)
-    guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return email_pb2.Attachment(
-        filename=filename or path.name, content_type=content_type or guessed, content=path.read_bytes(),
-        content_id=content_id,
-    )
 
 
 def build_send_request(
@@ -144,7 +131,7 @@ def _drain(call: Any, items: queue.Queue[Any], idle_timeout: float | None) -> It
         call.cancel()
 
 
-class Client(DomainMethods, SuppressionMethods, TemplateMethods, StatsMethods):
+class Client(DomainMethods, SuppressionMethods, TemplateMethods, StatsMethods, EmailSearchMethods):
     """A blocking client: `Client("127.0.0.1:50051", api_key)`; use it as a context manager
     (or call `close()`) to close the channel. Thread-safe.
 

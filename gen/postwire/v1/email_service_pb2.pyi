@@ -224,3 +224,74 @@ class StreamEventsResponse(_message.Message):
     event: _event_pb2.Event
     heartbeat: _timestamp_pb2.Timestamp
     def __init__(self, event: _Optional[_Union[_event_pb2.Event, _Mapping]] = ..., heartbeat: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListEmailsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "status", "recipient", "from_address", "tag", "metadata", "template_id", "created_after", "created_before")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    FROM_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    status: _containers.RepeatedScalarFieldContainer[_email_pb2.EmailStatus]
+    recipient: str
+    from_address: str
+    tag: _containers.RepeatedScalarFieldContainer[str]
+    metadata: _containers.RepeatedScalarFieldContainer[str]
+    template_id: str
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., status: _Optional[_Iterable[_Union[_email_pb2.EmailStatus, str]]] = ..., recipient: _Optional[str] = ..., from_address: _Optional[str] = ..., tag: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Iterable[str]] = ..., template_id: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListEmailsResponse(_message.Message):
+    __slots__ = ("emails", "next_page_token")
+    EMAILS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    emails: _containers.RepeatedCompositeFieldContainer[EmailSummary]
+    next_page_token: str
+    def __init__(self, emails: _Optional[_Iterable[_Union[EmailSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class EmailSummary(_message.Message):
+    __slots__ = ("message_id", "status", "from_address", "to", "cc", "subject", "tags", "metadata", "template_id", "template_version", "template_variant", "created_at", "updated_at", "content_pruned_at")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    FROM_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    CC_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VARIANT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_PRUNED_AT_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    status: _email_pb2.EmailStatus
+    from_address: str
+    to: _containers.RepeatedScalarFieldContainer[str]
+    cc: _containers.RepeatedScalarFieldContainer[str]
+    subject: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    metadata: _containers.ScalarMap[str, str]
+    template_id: str
+    template_version: int
+    template_variant: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    content_pruned_at: _timestamp_pb2.Timestamp
+    def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[_email_pb2.EmailStatus, str]] = ..., from_address: _Optional[str] = ..., to: _Optional[_Iterable[str]] = ..., cc: _Optional[_Iterable[str]] = ..., subject: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., template_id: _Optional[str] = ..., template_version: _Optional[int] = ..., template_variant: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content_pruned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -67,6 +67,11 @@ class EmailServiceStub:
                 request_serializer=postwire_dot_v1_dot_email__service__pb2.CancelScheduledRequest.SerializeToString,
                 response_deserializer=postwire_dot_v1_dot_email__service__pb2.CancelScheduledResponse.FromString,
                 _registered_method=True)
+        self.ListEmails = channel.unary_unary(
+                '/postwire.v1.EmailService/ListEmails',
+                request_serializer=postwire_dot_v1_dot_email__service__pb2.ListEmailsRequest.SerializeToString,
+                response_deserializer=postwire_dot_v1_dot_email__service__pb2.ListEmailsResponse.FromString,
+                _registered_method=True)
 
 
 class EmailServiceServicer:
@@ -135,6 +140,15 @@ class EmailServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEmails(self, request, context):
+        """ListEmails lists the account's emails, newest first (AIP-158 paging). Every
+        filter is optional and they combine with AND. A page token only works with
+        the filters it was made for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmailServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -167,6 +181,11 @@ def add_EmailServiceServicer_to_server(servicer, server):
                     servicer.CancelScheduled,
                     request_deserializer=postwire_dot_v1_dot_email__service__pb2.CancelScheduledRequest.FromString,
                     response_serializer=postwire_dot_v1_dot_email__service__pb2.CancelScheduledResponse.SerializeToString,
+            ),
+            'ListEmails': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEmails,
+                    request_deserializer=postwire_dot_v1_dot_email__service__pb2.ListEmailsRequest.FromString,
+                    response_serializer=postwire_dot_v1_dot_email__service__pb2.ListEmailsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -334,6 +353,33 @@ class EmailService:
             '/postwire.v1.EmailService/CancelScheduled',
             postwire_dot_v1_dot_email__service__pb2.CancelScheduledRequest.SerializeToString,
             postwire_dot_v1_dot_email__service__pb2.CancelScheduledResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEmails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postwire.v1.EmailService/ListEmails',
+            postwire_dot_v1_dot_email__service__pb2.ListEmailsRequest.SerializeToString,
+            postwire_dot_v1_dot_email__service__pb2.ListEmailsResponse.FromString,
             options,
             channel_credentials,
             insecure,
