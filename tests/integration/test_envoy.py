@@ -510,7 +510,7 @@ _JSON = {"content-type": "application/json"}
         ("GET", "/v1/emails/msg_1?foo=1", None, 400, 3, 'Could not find field "foo"'),
         ("GET", "/v1/events?types=EVENT_TYPE_NOPE", None, 400, 3, 'invalid value "EVENT_TYPE_NOPE"'),
         ("GET", "/v1/events?message_id=msg_1", None, 400, 3, 'Could not find field "message_id"'),
-        ("GET", "/v1/emails", None, 404, 5, "Could not resolve /v1/emails to a method"),
+        ("GET", "/v1/messages", None, 404, 5, "Could not resolve /v1/messages to a method"),
         ("DELETE", "/v1/emails/msg_1", None, 404, 5, "Could not resolve"),
         ("GET", "/nope", None, 404, 5, "Could not resolve /nope to a method"),
     ],
