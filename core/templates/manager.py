@@ -100,14 +100,14 @@ class TemplateManager:
     async def list(self, account_id: int, page_size: int = 0, page_token: str = "") -> tuple[list[TemplateRecord], str]:
         if page_size < 0:
             raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
-        after = pages.templates_position(page_token) if page_token else None
+        after = pages.templates_position(account_id, page_token) if page_token else None
         limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
         async with database_errors_as_unavailable():
             records = await self.store.list(account_id, after, limit + 1)
         if len(records) <= limit:
             return records, ""
         last = records[limit - 1]
-        return records[:limit], pages.templates_token(last.created_at, last.template_id)
+        return records[:limit], pages.templates_token(account_id, last.created_at, last.template_id)
 
     async def update(self, account_id: int, template_id: str, name: str, parts: Parts, given: Sequence[Variant] = (),
                      *, activate: bool = True) -> TemplateRecord:
@@ -135,7 +135,7 @@ class TemplateManager:
         _check_id(template_id)
         if page_size < 0:
             raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
-        before = pages.versions_before(template_id, page_token) if page_token else 0
+        before = pages.versions_before(account_id, template_id, page_token) if page_token else 0
         limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
         async with database_errors_as_unavailable():
             found = await self.store.versions(account_id, template_id, before, limit + 1)
@@ -144,7 +144,7 @@ class TemplateManager:
         record, listed = found
         if len(listed) <= limit:
             return record, listed, ""
-        return record, listed[:limit], pages.versions_token(template_id, listed[limit - 1].version)
+        return record, listed[:limit], pages.versions_token(account_id, template_id, listed[limit - 1].version)
 
     async def activate(self, account_id: int, template_id: str, version: int) -> TemplateRecord:
         _check_id(template_id)

@@ -1,43 +1,39 @@
-"""Page tokens of ListTemplates and ListTemplateVersions (AIP-158), made by the
-suppression list's helper (core.suppressions.pages): opaque, bound to the list they
-page (a fingerprint of its name) and pointing just past the last entry of their page."""
+"""Page tokens of ListTemplates and ListTemplateVersions (AIP-158), made by
+core.storage.page_tokens: opaque, bound to the account's list they page, pointing just
+past the last entry of their page."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 
-from core.errors import FieldViolation, InvalidArgument
-from core.suppressions import pages
-from core.suppressions.pages import Position
-
-_TEMPLATES = pages.Filters(kind="templates")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from core.storage import page_tokens
 
 
-def _versions(template_id: str) -> pages.Filters:
-    return pages.Filters(kind="template_versions", address_prefix=template_id)
+@dataclass(frozen=True)
+class Position:
+    """The last template of a page: the next page starts after it."""
+
+    created_at: datetime
+    template_id: str
 
 
-def _decode(token: str, filters: pages.Filters, rpc: str) -> Position:
-    try:
-        return pages.decode(token, filters)
-    except InvalidArgument:
-        raise InvalidArgument([FieldViolation("page_token", f"not a page token returned by {rpc} for this list")]) from None
+def templates_token(account_id: int, created_at: datetime, template_id: str) -> str:
+    return page_tokens.encode("ListTemplates", str(account_id), created_at, template_id)
 
 
-def templates_token(created_at: datetime, template_id: str) -> str:
-    return pages.encode(_TEMPLATES, Position(created_at, template_id))
+def templates_position(account_id: int, token: str) -> Position:
+    created_at, template_id = page_tokens.decode(token, "ListTemplates", str(account_id), str)
+    assert isinstance(template_id, str)
+    return Position(created_at, template_id)
 
 
-def templates_position(token: str) -> Position:
-    return _decode(token, _TEMPLATES, "ListTemplates")
+def versions_token(account_id: int, template_id: str, version: int) -> str:
+    return page_tokens.encode("ListTemplateVersions", f"{account_id}:{template_id}", page_tokens.EPOCH, version)
 
 
-def versions_token(template_id: str, version: int) -> str:
-    return pages.encode(_versions(template_id), Position(_EPOCH, str(version)))
-
-
-def versions_before(template_id: str, token: str) -> int:
+def versions_before(account_id: int, template_id: str, token: str) -> int:
     """The version number the next page starts below."""
-    position = _decode(token, _versions(template_id), "ListTemplateVersions")
-    return int(position.address) if position.address.isdigit() else 0
+    _, version = page_tokens.decode(token, "ListTemplateVersions", f"{account_id}:{template_id}", int)
+    assert isinstance(version, int)
+    return version

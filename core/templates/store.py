@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.storage.db import template_versions, templates
-from core.suppressions.pages import Position
+from core.templates.pages import Position
 from core.templates.model import Content, TemplateRecord, Version
 from core.times import aware
 
@@ -60,7 +60,7 @@ class TemplateStore:
         query = select(templates).where(_T.account_id == account_id)
         if after is not None:
             query = query.where(or_(_T.created_at < after.created_at,
-                                    and_(_T.created_at == after.created_at, _T.public_id < after.address)))
+                                    and_(_T.created_at == after.created_at, _T.public_id < after.template_id)))
         query = query.order_by(_T.created_at.desc(), _T.public_id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             return [_record(r) for r in await conn.execute(query)]

@@ -38,7 +38,7 @@ def _rewrite(token: str, **changes: object) -> str:
 
 
 @pytest.mark.parametrize("edit", [
-    {"i": 43}, {"t": 0}, {"f": "f2"}, {"v": 2}, {"i": "42"}, {"t": 1.5}, {"c": ""}, {"i": True},
+    {"k": 43}, {"t": 0}, {"f": "f2"}, {"v": 2}, {"k": "42"}, {"t": 1.5}, {"c": ""}, {"k": True},
 ])
 def test_an_edited_token_is_refused(edit: dict[str, object]) -> None:
     token = _rewrite(search_pages.encode("f1", Position(WHEN, 42)), **edit)
