@@ -9,38 +9,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
 from postwire_service import tracking_commands
+from postwire_service.account_lookup import on_account
 
 
 def cmd_set_unsubscribe_default(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
     from core.returns.unsubscribe import AccountDefaults
-    from core.settings import Settings
-    from core.storage.db import accounts, make_engine
 
-    settings = Settings()
     on = args.value == "on"
-
-    async def run() -> int | None:
-        engine = make_engine(settings.database_url)
-        try:
-            async with engine.connect() as conn:
-                found = await conn.scalar(
-                    select(accounts.c.id).where(accounts.c.name == args.account).order_by(accounts.c.id)
-                )
-            if found is None:
-                return None
-            await AccountDefaults(engine).set(int(found), on)
-            return int(found)
-        finally:
-            await engine.dispose()
-
-    if asyncio.run(run()) is None:
+    if not on_account(args.account, lambda engine, account_id: AccountDefaults(engine).set(account_id, on)):
         print(f"error: no account named {args.account!r}", file=sys.stderr)
         return 1
     print(f"account {args.account}: unsubscribe headers by default {args.value}")

@@ -5,40 +5,22 @@ say (docs/tracking.md). Delivery workers see the change within seconds (5 s cach
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
+from postwire_service.account_lookup import on_account
+
 
 def cmd_set_tracking_default(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from core.settings import Settings
-    from core.storage.db import accounts, make_engine
     from core.tracking.defaults import TrackingDefaults
 
     if args.opens is None and args.clicks is None:
         print("error: give --opens on|off, --clicks on|off or both", file=sys.stderr)
         return 2
-    settings = Settings()
-
-    async def run() -> bool:
-        engine = make_engine(settings.database_url)
-        try:
-            async with engine.connect() as conn:
-                found = await conn.scalar(
-                    select(accounts.c.id).where(accounts.c.name == args.account).order_by(accounts.c.id)
-                )
-            if found is None:
-                return False
-            return await TrackingDefaults(engine).set(
-                int(found), opens=None if args.opens is None else args.opens == "on",
-                clicks=None if args.clicks is None else args.clicks == "on",
-            )
-        finally:
-            await engine.dispose()
-
-    if not asyncio.run(run()):
+    opens = None if args.opens is None else args.opens == "on"
+    clicks = None if args.clicks is None else args.clicks == "on"
+    if not on_account(args.account, lambda engine, account_id: TrackingDefaults(engine).set(
+            account_id, opens=opens, clicks=clicks)):
         print(f"error: no account named {args.account!r}", file=sys.stderr)
         return 1
     said = [f"{what} {value}" for what, value in (("opens", args.opens), ("clicks", args.clicks)) if value]

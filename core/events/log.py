@@ -121,14 +121,7 @@ async def scan(conn: AsyncConnection, after: Position, limit: int = 500) -> list
     """(id, txid, account_id) of every account's next deliverable events after `after`,
     in log order, as `read` would return them: the narrow rows alone, for a reader that
     wants few of them (the webhook fan-out, for the accounts that have endpoints)."""
-    query = (
-        select(events.c.id, events.c.txid, events.c.account_id)
-        .where(_after(after))
-        .order_by(events.c.txid, events.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.where(events.c.txid < _HORIZON)
+    query = in_log_order_after(conn, select(events.c.id, events.c.txid, events.c.account_id), after, limit)
     return list((await conn.execute(query)).all())
 
 

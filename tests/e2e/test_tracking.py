@@ -22,14 +22,14 @@ import httpx
 import pytest
 
 from core.tracking.tokens import CLICK, OPEN, Claim, TrackingTokens
-from postwire.v1 import domain_pb2, domain_service_pb2_grpc, event_pb2, webhook_service_pb2_grpc
-from postwire.v1 import domain_service_pb2 as dpb
 from postwire.v1 import email_service_pb2 as epb
+from postwire.v1 import event_pb2, webhook_service_pb2_grpc
 from postwire.v1 import webhook_service_pb2 as wpb
 from postwire_client import Client
 from postwire_client.errors import NotFound
 from tests.support import dkim_judge
 from tests.support.dns import DnsServer
+from tests.support.domains import verified_domain
 from tests.support.envoy import EnvoyInfo, run_envoy
 from tests.support.ports import free_port
 from tests.support.processes import POSTWIRE, run, running_stack
@@ -130,17 +130,8 @@ def _http(stack: TrackStack) -> httpx.Client:
 
 
 def _verified_domain(stack: TrackStack) -> str:
-    name = f"send-{secrets.token_hex(3)}.example.com"
     with stack.client() as client:
-        stub = domain_service_pb2_grpc.DomainServiceStub(client.channel)
-        created = stub.CreateDomain(dpb.CreateDomainRequest(name=name), metadata=client.metadata, timeout=30).domain
-        for record in created.records:
-            if record.purpose == domain_pb2.DNS_RECORD_PURPOSE_DKIM:
-                stack.dns.add(record.name, "TXT", record.value)
-        verified = stub.VerifyDomain(dpb.VerifyDomainRequest(domain_id=created.domain_id),
-                                     metadata=client.metadata, timeout=30).domain
-    assert verified.state == domain_pb2.DOMAIN_STATE_VERIFIED, verified
-    return name
+        return verified_domain(client, stack.dns)
 
 
 # The delivered message --------------------------------------------------------------------
