@@ -95,6 +95,9 @@ def status_response(record: EmailRecord) -> email_service_pb2.GetStatusResponse:
         expires_at=timestamp(record.expires_at),
         content_pruned_at=timestamp(record.content_pruned_at),
         events_pruned_before=timestamp(record.events_pruned_before),
+        template_id=record.template_id,
+        template_version=record.template_version,
+        template_variant=record.template_variant,
     )
 
 

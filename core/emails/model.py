@@ -102,6 +102,9 @@ class EmailRecord:
     content_pruned_at: datetime | None = None
     events_pruned_before: datetime | None = None
     events: list[EventRecord] = field(default_factory=list)
+    template_id: str = ""  # the template it was rendered from, its version and variant
+    template_version: int = 0
+    template_variant: str = ""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ def recipients_to_json(recipients: dict[str, RecipientState]) -> dict[str, Any]:
 
 
 _EMAIL_COLUMNS = ("id", "public_id", "account_id", "status", "attempts", "last_error", "created_at", "updated_at",
-                  "sent_at", "send_at", "next_attempt_at", "expires_at", "recipients", "content_pruned_at")
+                  "sent_at", "send_at", "next_attempt_at", "expires_at", "recipients", "content_pruned_at",
+                  "template_id", "template_version", "template_variant")
 _EVENT_COLUMNS = ("id", "txid", "type", "occurred_at", "smtp_code", "smtp_message", "detail", "recipient")
 # The email's row once per event (or once, with NULL event columns, if it has none),
 # found by the unique public_id, its events by the email_id index, oldest first.
@@ -71,6 +72,9 @@ async def read_email(conn: AsyncConnection, account_id: int, message_id: str) ->
         recipients=recipients_from_json(row.recipients),
         content_pruned_at=aware(row.content_pruned_at),
         events=[_event(e) for e in rows if e.event_id is not None],
+        template_id=row.template_id or "",
+        template_version=row.template_version or 0,
+        template_variant=row.template_variant or "",
     )
 
 

@@ -169,6 +169,8 @@ def test_send_by_template_stores_and_delivers_the_rendered_email_unchanged_by_la
     content, template_id, version, variant = stored(stack, reply.message_id)
     assert (template_id, version, variant) == (tid, 1, None)
     assert (content["subject"], content["text_body"]) == ("Order 7", "Hi Ada & Bob")
+    status = client.get_status(reply.message_id)
+    assert (status.template_id, status.template_version, status.template_variant) == (tid, 1, "")
 
     client.update_template(tid, subject="CHANGED {{ order.id }}", text="changed")
     assert stored(stack, reply.message_id)[0] == content  # the stored email is what was sent
@@ -252,6 +254,8 @@ def test_variants_are_recorded_on_the_email_by_weight(account: Account, client: 
     assert set(counts) == {"plain", "bold"} and 0.6 < counts["bold"] / 400 < 0.9, counts
     for content, _, version, variant in rows[:20]:
         assert version == 1 and content["subject"][0] == {"plain": "A", "bold": "B"}[variant]  # type: ignore[index]
+    status = client.get_status(results[0].accepted.message_id)
+    assert (status.template_id, status.template_version, status.template_variant) == (tid, 1, rows[0][3])
     # A replay (same idempotency key) finds the original email, whichever variant it would pick now.
     keyed = [client.send(from_address=SENDER, to=["k@example.com"], template_id=tid, variables={"n": 1},
                          idempotency_key="ab-replay").message_id for _ in range(6)]

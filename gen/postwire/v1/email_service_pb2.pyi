@@ -158,7 +158,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self, message_id: _Optional[str] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("message_id", "status", "attempts", "last_error", "created_at", "updated_at", "sent_at", "events", "recipients", "send_at", "next_attempt_at", "expires_at", "content_pruned_at", "events_pruned_before")
+    __slots__ = ("message_id", "status", "attempts", "last_error", "created_at", "updated_at", "sent_at", "events", "recipients", "send_at", "next_attempt_at", "expires_at", "content_pruned_at", "events_pruned_before", "template_id", "template_version", "template_variant")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +173,9 @@ class GetStatusResponse(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     CONTENT_PRUNED_AT_FIELD_NUMBER: _ClassVar[int]
     EVENTS_PRUNED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VARIANT_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     status: _email_pb2.EmailStatus
     attempts: int
@@ -187,7 +190,10 @@ class GetStatusResponse(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     content_pruned_at: _timestamp_pb2.Timestamp
     events_pruned_before: _timestamp_pb2.Timestamp
-    def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[_email_pb2.EmailStatus, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ..., recipients: _Optional[_Iterable[_Union[_email_pb2.RecipientStatus, _Mapping]]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content_pruned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events_pruned_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    template_id: str
+    template_version: int
+    template_variant: str
+    def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[_email_pb2.EmailStatus, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ..., recipients: _Optional[_Iterable[_Union[_email_pb2.RecipientStatus, _Mapping]]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content_pruned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events_pruned_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., template_id: _Optional[str] = ..., template_version: _Optional[int] = ..., template_variant: _Optional[str] = ...) -> None: ...
 
 class StreamEventsRequest(_message.Message):
     __slots__ = ("message_ids", "types", "after", "from_now", "tags")
