@@ -4,7 +4,6 @@ Translates the request into a core.stats query and the answer into protobuf."""
 from __future__ import annotations
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from core.errors import FieldViolation, InvalidArgument
 from core.stats.model import ZERO, Counts, Group, Stats
@@ -30,14 +29,19 @@ def counts_to_proto(counts: Counts) -> stats_pb2.StatsCounts:
 
 
 def group_to_proto(group: Group) -> stats_pb2.StatsGroup:
-    zero = stats_pb2.StatsCounts()
-    return stats_pb2.StatsGroup(
-        tag=group.tag, template_id=group.template_id, template_variant=group.template_variant,
-        buckets=[stats_pb2.StatsBucket(start_time=Timestamp(seconds=b.hour * 3600),
-                                       counts=zero if b.counts is ZERO else counts_to_proto(b.counts))
-                 for b in group.buckets],
-        totals=counts_to_proto(group.totals),
-    )
+    """Buckets are added in place (no message built and then copied): a page can hold
+    thousands of them (core.stats.request.MAX_BUCKETS)."""
+    out = stats_pb2.StatsGroup(tag=group.tag, template_id=group.template_id, template_variant=group.template_variant,
+                               totals=counts_to_proto(group.totals))
+    add = out.buckets.add
+    for b in group.buckets:
+        bucket = add()
+        bucket.start_time.seconds = b.hour * 3600
+        if b.counts is ZERO:
+            bucket.counts.SetInParent()
+        else:
+            bucket.counts.MergeFrom(counts_to_proto(b.counts))
+    return out
 
 
 def stats_to_proto(stats: Stats, granularity: Granularity, group_by: GroupBy) -> pb.GetStatsResponse:
@@ -52,7 +56,7 @@ def stats_to_proto(stats: Stats, granularity: Granularity, group_by: GroupBy) ->
             deferral_codes=[stats_pb2.SmtpCodeCount(smtp_code=c, count=n) for c, n in f.deferral_codes],
             deferral_domains=[stats_pb2.DomainCount(domain=d, count=n) for d, n in f.deferral_domains],
         ),
-        counted_through=timestamp(stats.counted_through),
+        counted_through=timestamp(stats.counted_through), next_page_token=stats.next_page_token,
     )
 
 
@@ -71,7 +75,7 @@ class StatsServicer(stats_service_pb2_grpc.StatsServiceServicer):
         query = build_query(
             datetime_or_none(request, "start_time"), datetime_or_none(request, "end_time"),
             _GRANULARITY[request.granularity], _GROUP_BY[request.group_by],
-            tag=request.tag, template_id=request.template_id,
+            tag=request.tag, template_id=request.template_id, page_size=request.page_size, page_token=request.page_token,
         )
         stats = await self.store.stats(current_principal.get().account_id, query)
         return stats_to_proto(stats, query.granularity, query.group_by)

@@ -52,3 +52,4 @@ class Stats:
     totals: Counts
     failures: Patterns
     counted_through: datetime | None = None
+    next_page_token: str = ""  # of the next page of groups; empty on the last

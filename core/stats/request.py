@@ -3,6 +3,8 @@ filter and the grouping on one dimension (the rollup keeps each dimension on its
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -13,6 +15,9 @@ from core.times import utcnow
 
 DEFAULT_RANGE = timedelta(days=7)
 MAX_DAYS = {"hour": 31, "day": 366}
+# Groups per page: page_size (default, most), and at most MAX_BUCKETS buckets, so a
+# page stays small and quick to build (31 days by hour: 5 groups of 744 buckets).
+DEFAULT_PAGE, MAX_PAGE, MAX_BUCKETS = 50, 1000, 4000
 EARLIEST, LATEST = datetime(1970, 1, 8, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
@@ -48,6 +53,17 @@ class StatsQuery:
     group_by: GroupBy
     groups: Source  # rows of the groups
     totals: Source  # rows of the totals and the failure patterns
+    page_size: int = DEFAULT_PAGE  # groups per page, before the bucket budget
+    page_token: str = ""
+
+    def groups_per_page(self) -> int:
+        return max(1, min(self.page_size, MAX_BUCKETS // len(self.buckets())))
+
+    def fingerprint(self, account_id: int) -> str:
+        """What a page token is bound to: the account, range, filter and grouping."""
+        parts = [account_id, self.first_hour, self.end_hour, self.granularity.value, self.group_by.value,
+                 self.groups.dimension, self.groups.key, self.totals.dimension, self.totals.key]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
     @property
     def start(self) -> datetime:
@@ -73,7 +89,7 @@ def _ceil_hour(moment: datetime) -> int:
 
 def build_query(start: datetime | None, end: datetime | None, granularity: Granularity | None,
                 group_by: GroupBy | None, tag: str = "", template_id: str = "",
-                now: datetime | None = None) -> StatsQuery:
+                now: datetime | None = None, page_size: int = 0, page_token: str = "") -> StatsQuery:
     """Defaults: the last 7 days, by day, not grouped. Raises InvalidArgument naming
     each field that is wrong."""
     granularity = granularity or Granularity.DAY
@@ -99,6 +115,8 @@ def build_query(start: datetime | None, end: datetime | None, granularity: Granu
     for name, value, most in (("tag", tag, 128), ("template_id", template_id, 40)):
         if len(value) > most:
             violations.append(FieldViolation(name, f"at most {most} characters"))
+    if page_size < 0:
+        violations.append(FieldViolation("page_size", "must not be negative"))
     if violations:
         raise InvalidArgument(violations)
     width = granularity.hours
@@ -111,4 +129,5 @@ def build_query(start: datetime | None, end: datetime | None, granularity: Granu
         GroupBy.TEMPLATE: Source(TEMPLATE, template_id or None),
         GroupBy.TEMPLATE_VARIANT: Source(VARIANT, template_id or None),
     }[group_by]
-    return StatsQuery(first, last, granularity, group_by, groups, totals)
+    return StatsQuery(first, last, granularity, group_by, groups, totals,
+                      min(page_size or DEFAULT_PAGE, MAX_PAGE), page_token)

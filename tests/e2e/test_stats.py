@@ -123,6 +123,17 @@ def test_groups_by_tag_and_failure_patterns(outcomes: Outcomes) -> None:
     assert _nonzero(tagged.totals) == {"sent": 1, "delivered": 1} and not tagged.failures.bounce_codes
 
 
+def test_groups_page_through_the_sdk(outcomes: Outcomes) -> None:
+    _settled(outcomes)
+    with Client(outcomes.stack.address, outcomes.key) as client:
+        first = client.get_stats(group_by="tag", page_size=2)
+        whole = client.get_all_stats(group_by="tag", page_size=1)
+        rest = client.get_stats(group_by="tag", page_size=2, page_token=first.next_page_token)
+    assert [g.tag for g in first.groups] == ["", "eu"] and first.next_page_token
+    assert [g.tag for g in rest.groups] == ["welcome"] and not rest.next_page_token
+    assert [g.tag for g in whole.groups] == ["", "eu", "welcome"] and whole.totals == first.totals == rest.totals
+
+
 def test_another_tenant_sees_nothing_and_a_key_without_read_is_refused(outcomes: Outcomes, stack: Stack) -> None:
     _settled(outcomes)
     other = create_key(stack, f"stats-other-{secrets.token_hex(3)}", "--scope", "read")
@@ -148,6 +159,13 @@ def test_json_through_envoy(outcomes: Outcomes, stack: Stack, tmp_path: Path) ->
         assert {g.get("tag", "") for g in body["groups"]} == {"", "eu", "welcome"}
         assert body["failures"]["bounce_codes"] == [{"smtp_code": 550, "count": "1"}]
         assert body["start_time"].endswith("Z")
+        paged = http.get("/v1/stats", headers=headers, params={"group_by": "STATS_GROUP_BY_TAG", "page_size": 2}).json()
+        assert len(paged["groups"]) == 2 and paged["next_page_token"]
+        last = http.get("/v1/stats", headers=headers, params={"group_by": "STATS_GROUP_BY_TAG", "page_size": 2,
+                                                              "page_token": paged["next_page_token"]}).json()
+        assert [g["tag"] for g in last["groups"]] == ["welcome"] and not last.get("next_page_token")
+        foreign = http.get("/v1/stats", headers=headers, params={"page_token": paged["next_page_token"]})
+        assert foreign.status_code == 400 and "page_token" in foreign.text
         bad = http.get("/v1/stats", headers=headers,
                        params={"start_time": "2020-01-01T00:00:00Z", "end_time": "2021-02-05T00:00:00Z"})
         assert bad.status_code == 400 and "end_time" in bad.text

@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.emails.model import EventType
+from core.errors import InvalidArgument
 from core.events.retention import prune_events
 from core.stats.model import as_dict
 from core.stats.position import lag
@@ -232,3 +233,48 @@ async def test_an_event_of_a_transaction_still_open_is_counted_once_it_commits_n
     await _roll_all(engine)
     totals = as_dict((await _stats(engine, a)).totals)
     assert (totals["sent"], totals["delivered"]) == (1, 1)
+
+
+async def test_groups_come_in_pages_that_cover_each_group_once_and_tokens_are_bound(engine: AsyncEngine) -> None:
+    a, b = await new_account(engine, "a"), await new_account(engine, "b")
+    for n in range(7):
+        email_id = await _email(engine, a, tags=(f"t{n}", "all"), template=f"tpl_{n % 3}", variant="AB"[n % 2])
+        await _events(engine, a, email_id, (EventType.QUEUED, T0 + timedelta(hours=n)))
+    await _roll_all(engine)
+    store = StatsStore(engine)
+
+    async def pages(group_by: GroupBy, page_size: int, account_id: int = a) -> list[list[tuple[str, str, str]]]:
+        found, token = [], ""
+        while True:
+            query = build_query(T0 - timedelta(days=2), T0 + timedelta(days=2), Granularity.HOUR, group_by,
+                                page_size=page_size, page_token=token)
+            page = await store.stats(account_id, query)
+            found.append([(g.tag, g.template_id, g.template_variant) for g in page.groups])
+            assert as_dict(page.totals)["sent"] == (7 if account_id == a else 0)  # every page has the totals
+            if not (token := page.next_page_token):
+                return found
+
+    whole = (await pages(GroupBy.TAG, 1000))[0]
+    assert [g[0] for g in whole] == ["all", *[f"t{n}" for n in range(7)]]
+    assert await pages(GroupBy.TAG, 3) == [whole[:3], whole[3:6], whole[6:]]
+    variants = await pages(GroupBy.TEMPLATE_VARIANT, 2)
+    assert [len(p) for p in variants] == [2, 2, 2] and sum(variants, []) == (await pages(GroupBy.TEMPLATE_VARIANT, 0))[0]
+    assert await pages(GroupBy.TAG, 3, account_id=b) == [[]]
+
+    first = await store.stats(a, build_query(T0 - timedelta(days=2), T0 + timedelta(days=2), Granularity.HOUR,
+                                             GroupBy.TAG, page_size=3))
+    for account_id, other in ((a, {"granularity": Granularity.DAY}), (a, {"tag": "t1"}), (b, {})):
+        wanted = {"granularity": Granularity.HOUR, **other}
+        query = build_query(T0 - timedelta(days=2), T0 + timedelta(days=2), wanted.pop("granularity"), GroupBy.TAG,
+                            page_size=3, page_token=first.next_page_token, **wanted)
+        with pytest.raises(InvalidArgument) as caught:
+            await store.stats(account_id, query)
+        assert caught.value.violations[0].field == "page_token"
+
+
+def test_a_page_holds_at_most_4000_buckets_and_at_least_one_group() -> None:
+    month = build_query(T0 - timedelta(days=31), T0, Granularity.HOUR, GroupBy.TAG, page_size=1000)
+    assert month.groups_per_page() == 5  # 744 buckets a group
+    assert build_query(T0 - timedelta(days=30), T0, Granularity.DAY, GroupBy.TAG).groups_per_page() == 50
+    with pytest.raises(InvalidArgument, match="negative"):
+        build_query(T0 - timedelta(days=1), T0, Granularity.DAY, GroupBy.TAG, page_size=-1)

@@ -4,6 +4,9 @@ most frequent failures (a key with the `read` scope). Retried on UNAVAILABLE (a 
 
     stats = client.get_stats(start=now - timedelta(days=30), granularity="day", group_by="tag")
     for group in stats.groups: print(group.tag, group.totals.delivered)
+
+Groups come in pages (`page_size`, at most 4000 buckets a page); `get_all_stats` takes
+the same arguments and follows `next_page_token`, returning one response with every group.
 """
 
 from __future__ import annotations
@@ -39,14 +42,24 @@ def _enum(value: int | str | None, names: dict[str, int], what: str) -> int:
 
 def stats_request(*, start: datetime | Timestamp | None = None, end: datetime | Timestamp | None = None,
                   granularity: int | str | None = None, group_by: int | str | None = None, tag: str = "",
-                  template_id: str = "") -> pb.GetStatsRequest:
+                  template_id: str = "", page_size: int = 0, page_token: str = "") -> pb.GetStatsRequest:
     """`granularity`: `hour` or `day` (default); `group_by`: `none` (default), `tag`,
     `template` or `variant` (or their enum values). Times are aware datetimes."""
     return pb.GetStatsRequest(
         start_time=timestamp(start, "start/end"), end_time=timestamp(end, "start/end"),
         granularity=_enum(granularity, _GRANULARITIES, "granularity"),
         group_by=_enum(group_by, _GROUPINGS, "grouping"), tag=tag, template_id=template_id,
+        page_size=page_size, page_token=page_token,
     )
+
+
+def _merge(whole: pb.GetStatsResponse | None, page: pb.GetStatsResponse) -> pb.GetStatsResponse:
+    """`page`'s groups added to `whole` (the first page, whose totals every page shares)."""
+    if whole is None:
+        return page
+    whole.groups.extend(page.groups)
+    whole.next_page_token = page.next_page_token
+    return whole
 
 
 def _stub(client: Any) -> stats_service_pb2_grpc.StatsServiceStub:
@@ -75,6 +88,14 @@ class StatsMethods:
         filtered by `tag` or `template_id`, grouped by `group_by` (see `stats_request`)."""
         return self._unary("GetStats", self.stats_stub.GetStats, stats_request(**query), timeout)
 
+    def get_all_stats(self, *, timeout: float | None = None, **query: Any) -> pb.GetStatsResponse:
+        """`get_stats` following every page: one response holding all the groups."""
+        whole: pb.GetStatsResponse | None = None
+        while whole is None or whole.next_page_token:
+            token = "" if whole is None else whole.next_page_token
+            whole = _merge(whole, self.get_stats(timeout=timeout, **{**query, "page_token": token}))
+        return whole
+
 
 class AsyncStatsMethods:
     """GetStats on `AsyncClient`."""
@@ -91,3 +112,11 @@ class AsyncStatsMethods:
 
     async def get_stats(self, *, timeout: float | None = None, **query: Any) -> pb.GetStatsResponse:
         return await self._unary("GetStats", self.stats_stub.GetStats, stats_request(**query), timeout)
+
+    async def get_all_stats(self, *, timeout: float | None = None, **query: Any) -> pb.GetStatsResponse:
+        """`get_stats` following every page: one response holding all the groups."""
+        whole: pb.GetStatsResponse | None = None
+        while whole is None or whole.next_page_token:
+            token = "" if whole is None else whole.next_page_token
+            whole = _merge(whole, await self.get_stats(timeout=timeout, **{**query, "page_token": token}))
+        return whole

@@ -91,7 +91,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
              "template_id": args.template or ""}
     client: Client = args.make_client(args)
     with client:
-        response = client.get_stats(**query)
+        response = client.get_all_stats(**query)
     print(to_json(response) if args.json else "\n".join(stats_lines(response)))
     return 0
 

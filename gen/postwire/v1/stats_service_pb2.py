@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from postwire.v1 import stats_pb2 as postwire_dot_v1_dot_stats__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpostwire/v1/stats_service.proto\x12\x0bpostwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17postwire/v1/stats.proto\"\xad\x02\n\x0fGetStatsRequest\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\x12?\n\x0bgranularity\x18\x03 \x01(\x0e\x32\x1d.postwire.v1.StatsGranularityR\x0bgranularity\x12\x10\n\x03tag\x18\x04 \x01(\tR\x03tag\x12\x1f\n\x0btemplate_id\x18\x05 \x01(\tR\ntemplateId\x12\x34\n\x08group_by\x18\x06 \x01(\x0e\x32\x19.postwire.v1.StatsGroupByR\x07groupBy\"\xdd\x03\n\x10GetStatsResponse\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\x12?\n\x0bgranularity\x18\x03 \x01(\x0e\x32\x1d.postwire.v1.StatsGranularityR\x0bgranularity\x12\x34\n\x08group_by\x18\x04 \x01(\x0e\x32\x19.postwire.v1.StatsGroupByR\x07groupBy\x12/\n\x06groups\x18\x05 \x03(\x0b\x32\x17.postwire.v1.StatsGroupR\x06groups\x12\x30\n\x06totals\x18\x06 \x01(\x0b\x32\x18.postwire.v1.StatsCountsR\x06totals\x12\x38\n\x08\x66\x61ilures\x18\x07 \x01(\x0b\x32\x1c.postwire.v1.FailurePatternsR\x08\x66\x61ilures\x12\x43\n\x0f\x63ounted_through\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0e\x63ountedThrough2j\n\x0cStatsService\x12Z\n\x08GetStats\x12\x1c.postwire.v1.GetStatsRequest\x1a\x1d.postwire.v1.GetStatsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/statsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpostwire/v1/stats_service.proto\x12\x0bpostwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17postwire/v1/stats.proto\"\xe9\x02\n\x0fGetStatsRequest\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\x12?\n\x0bgranularity\x18\x03 \x01(\x0e\x32\x1d.postwire.v1.StatsGranularityR\x0bgranularity\x12\x10\n\x03tag\x18\x04 \x01(\tR\x03tag\x12\x1f\n\x0btemplate_id\x18\x05 \x01(\tR\ntemplateId\x12\x34\n\x08group_by\x18\x06 \x01(\x0e\x32\x19.postwire.v1.StatsGroupByR\x07groupBy\x12\x1b\n\tpage_size\x18\x07 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x08 \x01(\tR\tpageToken\"\x85\x04\n\x10GetStatsResponse\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\x12?\n\x0bgranularity\x18\x03 \x01(\x0e\x32\x1d.postwire.v1.StatsGranularityR\x0bgranularity\x12\x34\n\x08group_by\x18\x04 \x01(\x0e\x32\x19.postwire.v1.StatsGroupByR\x07groupBy\x12/\n\x06groups\x18\x05 \x03(\x0b\x32\x17.postwire.v1.StatsGroupR\x06groups\x12\x30\n\x06totals\x18\x06 \x01(\x0b\x32\x18.postwire.v1.StatsCountsR\x06totals\x12\x38\n\x08\x66\x61ilures\x18\x07 \x01(\x0b\x32\x1c.postwire.v1.FailurePatternsR\x08\x66\x61ilures\x12\x43\n\x0f\x63ounted_through\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0e\x63ountedThrough\x12&\n\x0fnext_page_token\x18\t \x01(\tR\rnextPageToken2j\n\x0cStatsService\x12Z\n\x08GetStats\x12\x1c.postwire.v1.GetStatsRequest\x1a\x1d.postwire.v1.GetStatsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/statsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATSSERVICE'].methods_by_name['GetStats']._loaded_options = None
   _globals['_STATSSERVICE'].methods_by_name['GetStats']._serialized_options = b'\202\323\344\223\002\013\022\t/v1/stats'
   _globals['_GETSTATSREQUEST']._serialized_start=137
-  _globals['_GETSTATSREQUEST']._serialized_end=438
-  _globals['_GETSTATSRESPONSE']._serialized_start=441
-  _globals['_GETSTATSRESPONSE']._serialized_end=918
-  _globals['_STATSSERVICE']._serialized_start=920
-  _globals['_STATSSERVICE']._serialized_end=1026
+  _globals['_GETSTATSREQUEST']._serialized_end=498
+  _globals['_GETSTATSRESPONSE']._serialized_start=501
+  _globals['_GETSTATSRESPONSE']._serialized_end=1018
+  _globals['_STATSSERVICE']._serialized_start=1020
+  _globals['_STATSSERVICE']._serialized_end=1126
 # @@protoc_insertion_point(module_scope)
