@@ -82,7 +82,9 @@ def test_status_text_lists_times_recipients_and_events() -> None:
     assert text.splitlines()[0] == "msg_1  SENT  attempts 1"
     assert "  sent:         2027-01-15T08:00:01.000Z" in text and "send at" not in text
     assert "  b@example.com  SENT  250 Ok" in text
-    assert text.splitlines()[-1].startswith("  2027-01-15T08:00:00.000Z  QUEUED")
+    assert text.splitlines()[-1].startswith("  2027-01-15T08:00:00.000Z  QUEUED") and "template" not in text
+    status.template_id, status.template_version, status.template_variant = "tpl_1", 3, "bold"
+    assert "  template:     tpl_1 version 3 variant bold" in status_text(status)
 
 
 class Clock:

@@ -35,6 +35,9 @@ def status_text(status: pb.GetStatusResponse) -> str:
                          ("next attempt", "next_attempt_at"), ("expires", "expires_at")):
         if status.HasField(field):
             lines.append(f"  {label + ':':<14}{_time(getattr(status, field))}")
+    if status.template_id:
+        variant = f" variant {status.template_variant}" if status.template_variant else ""
+        lines.append(f"  {'template:':<14}{status.template_id} version {status.template_version}{variant}")
     if status.last_error:
         lines.append(f"  {'last error:':<14}{status.last_error}")
     if status.recipients:
