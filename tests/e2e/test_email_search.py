@@ -183,7 +183,7 @@ def _ts(value: datetime) -> object:
 
 def _edited(token: str) -> str:
     payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    payload["i"] += 1
+    payload["k"] += 1
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 

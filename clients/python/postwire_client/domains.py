@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from postwire.v1 import address_service_pb2_grpc, domain_pb2, domain_service_pb2_grpc
 from postwire.v1 import address_service_pb2 as apb
+from postwire.v1 import address_service_pb2_grpc, domain_pb2, domain_service_pb2_grpc
 from postwire.v1 import domain_service_pb2 as dpb
 from postwire_client.errors import AlreadyExists, NotFound
+from postwire_client.paging import every, every_async
 
 T = TypeVar("T")
 
@@ -92,13 +93,7 @@ class DomainMethods:
 
     def iter_domains(self, *, page_size: int = 0, timeout: float | None = None) -> Iterator[domain_pb2.Domain]:
         """Every domain of the account, by name, fetching page after page."""
-        token = ""
-        while True:
-            page = self.list_domains(page_size=page_size, page_token=token, timeout=timeout)
-            yield from page.domains
-            token = page.next_page_token
-            if not token:
-                return
+        return every(lambda token: self.list_domains(page_size=page_size, page_token=token, timeout=timeout), "domains")
 
     def verify_domain(self, domain_id: str, *, timeout: float | None = None) -> dpb.VerifyDomainResponse:
         """Look the domain's records up in DNS now; the answer says, per record, what was found."""
@@ -171,14 +166,9 @@ class AsyncDomainMethods:
     async def iter_domains(self, *, page_size: int = 0,
                            timeout: float | None = None) -> AsyncIterator[domain_pb2.Domain]:
         """Every domain of the account, by name, fetching page after page."""
-        token = ""
-        while True:
-            page = await self.list_domains(page_size=page_size, page_token=token, timeout=timeout)
-            for domain in page.domains:
-                yield domain
-            token = page.next_page_token
-            if not token:
-                return
+        async for domain in every_async(
+                lambda token: self.list_domains(page_size=page_size, page_token=token, timeout=timeout), "domains"):
+            yield domain
 
     async def verify_domain(self, domain_id: str, *, timeout: float | None = None) -> dpb.VerifyDomainResponse:
         request = dpb.VerifyDomainRequest(domain_id=domain_id)

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from postwire.v1 import email_pb2, email_service_pb2_grpc
 from postwire.v1 import email_service_pb2 as pb
+from postwire_client.paging import every, every_async
 from postwire_client.times import timestamp
 
 T = TypeVar("T")
@@ -77,13 +78,7 @@ class EmailSearchMethods:
 
     def iter_emails(self, *, timeout: float | None = None, **filters: Any) -> Iterator[pb.EmailSummary]:
         """Every email matching the filters (as `list_emails`), page after page."""
-        token = ""
-        while True:
-            page = self.list_emails(timeout=timeout, **filters, page_token=token)
-            yield from page.emails
-            token = page.next_page_token
-            if not token:
-                return
+        return every(lambda token: self.list_emails(timeout=timeout, **filters, page_token=token), "emails")
 
 
 class AsyncEmailSearchMethods:
@@ -100,11 +95,6 @@ class AsyncEmailSearchMethods:
         return await self._unary("ListEmails", self.stub.ListEmails, request, timeout)
 
     async def iter_emails(self, *, timeout: float | None = None, **filters: Any) -> AsyncIterator[pb.EmailSummary]:
-        token = ""
-        while True:
-            page = await self.list_emails(timeout=timeout, **filters, page_token=token)
-            for email in page.emails:
-                yield email
-            token = page.next_page_token
-            if not token:
-                return
+        async for email in every_async(lambda token: self.list_emails(timeout=timeout, **filters, page_token=token),
+                                       "emails"):
+            yield email

@@ -22,6 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postwire.v1 import suppression_pb2, suppression_service_pb2_grpc
 from postwire.v1 import suppression_service_pb2 as spb
 from postwire_client.errors import NotFound
+from postwire_client.paging import every, every_async
 from postwire_client.times import timestamp
 
 T = TypeVar("T")
@@ -85,13 +86,8 @@ class SuppressionMethods:
 
     def iter_suppressions(self, *, timeout: float | None = None, **filters: Any) -> Iterator[suppression_pb2.Suppression]:
         """Every entry matching the filters (as `list_suppressions`), page after page."""
-        token = ""
-        while True:
-            page = self.list_suppressions(timeout=timeout, **filters, page_token=token)
-            yield from page.suppressions
-            token = page.next_page_token
-            if not token:
-                return
+        return every(lambda token: self.list_suppressions(timeout=timeout, **filters, page_token=token),
+                     "suppressions")
 
     def get_suppression(self, address: str, *, timeout: float | None = None) -> spb.GetSuppressionResponse:
         """The entry of one address; NotFound when it is not on the list."""
@@ -146,14 +142,9 @@ class AsyncSuppressionMethods:
 
     async def iter_suppressions(self, *, timeout: float | None = None,
                                 **filters: Any) -> AsyncIterator[suppression_pb2.Suppression]:
-        token = ""
-        while True:
-            page = await self.list_suppressions(timeout=timeout, **filters, page_token=token)
-            for entry in page.suppressions:
-                yield entry
-            token = page.next_page_token
-            if not token:
-                return
+        async for entry in every_async(
+                lambda token: self.list_suppressions(timeout=timeout, **filters, page_token=token), "suppressions"):
+            yield entry
 
     async def get_suppression(self, address: str, *, timeout: float | None = None) -> spb.GetSuppressionResponse:
         request = spb.GetSuppressionRequest(address=address)

@@ -21,6 +21,7 @@ from google.protobuf.struct_pb2 import Struct
 
 from postwire.v1 import template_pb2, template_service_pb2_grpc
 from postwire.v1 import template_service_pb2 as tpb
+from postwire_client.paging import every, every_async
 
 T = TypeVar("T")
 Variant = template_pb2.TemplateVariant  # TemplateVariant(name=, weight=, subject=, html=, text=)
@@ -89,13 +90,7 @@ class TemplateMethods:
         return self._unary("ListTemplates", self.template_stub.ListTemplates, request, timeout)
 
     def iter_templates(self, *, timeout: float | None = None) -> Iterator[template_pb2.Template]:
-        token = ""
-        while True:
-            page = self.list_templates(page_token=token, timeout=timeout)
-            yield from page.templates
-            token = page.next_page_token
-            if not token:
-                return
+        return every(lambda token: self.list_templates(page_token=token, timeout=timeout), "templates")
 
     def update_template(self, template_id: str, *, name: str = "", subject: str = "", html: str = "", text: str = "",
                         variants: Sequence[template_pb2.TemplateVariant] = (), draft: bool = False,
@@ -157,14 +152,9 @@ class AsyncTemplateMethods:
         return await self._unary("ListTemplates", self.template_stub.ListTemplates, request, timeout)
 
     async def iter_templates(self, *, timeout: float | None = None) -> AsyncIterator[template_pb2.Template]:
-        token = ""
-        while True:
-            page = await self.list_templates(page_token=token, timeout=timeout)
-            for template in page.templates:
-                yield template
-            token = page.next_page_token
-            if not token:
-                return
+        async for template in every_async(lambda token: self.list_templates(page_token=token, timeout=timeout),
+                                          "templates"):
+            yield template
 
     async def update_template(self, template_id: str, *, name: str = "", subject: str = "", html: str = "",
                               text: str = "", variants: Sequence[template_pb2.TemplateVariant] = (),
