@@ -353,6 +353,9 @@ async def test_get_status_maps_path_parameter(client: httpx.AsyncClient, backend
             }
         ],
         "recipients": [],
+        "template_id": "",
+        "template_version": 0,
+        "template_variant": "",
     }
 
 
