@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from postwire_service import account_commands, inbound_command, submission_command
 
 if TYPE_CHECKING:  # server-side settings are imported lazily: client commands stay light
+    from core.keys.manager import KeyOptions
     from core.settings import Settings
 
 __all__ = ["main", "register"]
@@ -191,12 +192,14 @@ def _with_keys(work: Callable[[Any, Any], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def cmd_keys_create(args: argparse.Namespace) -> int:
+def key_options(args: argparse.Namespace) -> KeyOptions:
+    """The options of `postwire keys create` (also what the test helper
+    tests/support/keys.py builds its keys with)."""
     from datetime import datetime
 
     from core.keys.manager import KeyOptions
 
-    options = KeyOptions(
+    return KeyOptions(
         name=args.name,
         kind=args.kind,
         scopes=frozenset(args.scope or ["send", "read", "events"]),
@@ -205,6 +208,10 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         read_per_minute=args.read_per_minute,
         max_streams=args.max_streams,
     )
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    options = key_options(args)
 
     async def create(store: Any, keys: Any) -> str:
         _, secret = await keys.create(await store.find_or_create_account(args.account), options)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos import services
+from tests.support.keys import make_key
 from tests.support.ports import free_port
 from tests.support.processes import Process, run, wait_serving
 from tests.support.smtp import Recorder, SmtpServer
@@ -52,7 +53,7 @@ class ChaosStack:
 
     def new_key(self, account: str) -> str:
         """A key of a fresh account: each fault's ledger and event log stand alone."""
-        return run(["keys", "create", "--name", account, "--account", account], self.env).strip()
+        return make_key(self.env, account, name=account)
 
     def kill_worker(self, index: int) -> None:
         worker = self.workers[index]

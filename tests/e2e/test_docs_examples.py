@@ -31,7 +31,8 @@ from google.protobuf import descriptor_pb2
 
 from tests.conftest import Stack
 from tests.support.envoy import run_envoy
-from tests.support.processes import REPO, run
+from tests.support.keys import make_key
+from tests.support.processes import REPO
 from tests.support.webhooks import Receiver
 
 DOC = REPO / "docs" / "http-examples.md"
@@ -203,8 +204,8 @@ def test_the_page_covers_every_http_route() -> None:
 def test_every_example_answers_as_documented(stack: Stack, receiver: Receiver, tmp_path: Path) -> None:
     account = f"docs-{secrets.token_hex(3)}"
     variables = {
-        "KEY": run(["keys", "create", "--name", "app", "--account", account], stack.env).strip(),
-        "ADMIN_KEY": run(["keys", "create", "--name", "ops", "--account", account, "--scope", "admin"], stack.env).strip(),
+        "KEY": make_key(stack.env, account, name="app"),
+        "ADMIN_KEY": make_key(stack.env, account, "--scope", "admin", name="ops"),
     }
     receiver.route("/postwire")
     port = int(stack.address.rsplit(":", 1)[1])

@@ -31,6 +31,7 @@ from postwire_client import Client
 from postwire_client.errors import FailedPrecondition
 from tests.support import dkim_judge
 from tests.support.dns import DnsServer
+from tests.support.keys import make_key
 from tests.support.ports import free_port
 from tests.support.processes import run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
@@ -99,7 +100,7 @@ def mx_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MxStack]:
             )
             run(["migrate"], env)
             keys = [
-                run(["keys", "create", "--name", n, "--account", a, *kind, *scopes], env).strip()
+                make_key(env, a, *kind, *scopes, name=n)
                 for n, a, kind in (("a", "dom-a", []), ("b", "dom-b", []), ("t", "dom-a", ["--kind", "test"]))
                 for scopes in [["--scope", "send", "--scope", "read", "--scope", "events", "--scope", "admin"]]
             ]

@@ -29,6 +29,7 @@ from core.returns.tokens import BOUNCE, UNSUBSCRIBE, Claim, Tokens
 from postwire.v1 import email_pb2, event_pb2, webhook_service_pb2_grpc
 from postwire.v1 import webhook_service_pb2 as wpb
 from postwire_client import Client
+from tests.support.keys import make_key
 from tests.support.ports import free_port
 from tests.support.processes import (
     Process,
@@ -78,8 +79,8 @@ def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InboundStack]:
             inbound_timeout="5", metrics_port="0", worker_metrics_port=str(metrics_port),
         )
         run(["migrate"], env)
-        key_a = run(["keys", "create", "--name", "a", "--account", "in-a"], env).strip()
-        key_b = run(["keys", "create", "--name", "b", "--account", "in-b"], env).strip()
+        key_a = make_key(env, "in-a", name="a")
+        key_b = make_key(env, "in-b", name="b")
         with running_stack(env, logs, f"127.0.0.1:{grpc_port}"):
             listener = Process(["inbound"], env, logs / "inbound.log")
             try:
@@ -214,7 +215,7 @@ def test_a_hard_bounce_bounces_and_suppresses_once(inbound: InboundStack) -> Non
 
 
 def test_webhooks_receive_the_feedback_events_like_any_other(inbound: InboundStack) -> None:
-    admin = run(["keys", "create", "--name", "hooks", "--account", "in-a", "--scope", "admin"], inbound.env).strip()
+    admin = make_key(inbound.env, "in-a", "--scope", "admin", name="hooks")
     with Receiver() as receiver, grpc.insecure_channel(inbound.address) as channel:
         hooks = webhook_service_pb2_grpc.WebhookServiceStub(channel)
         where = "/feedback"

@@ -16,13 +16,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from postwire.v1 import api_key_pb2, email_pb2, email_service_pb2, email_service_pb2_grpc
+from postwire.v1 import api_key_pb2, email_pb2, email_service_pb2, email_service_pb2_grpc, key_service_pb2_grpc
 from postwire.v1 import key_service_pb2 as kpb
-from postwire.v1 import key_service_pb2_grpc
 from postwire_client import Client, NotFoundError, UnauthenticatedError
 from tests.conftest import Stack
 from tests.e2e.test_full_stack import send_simple, wait_status
 from tests.support.envoy import run_envoy
+from tests.support.keys import make_key
 from tests.support.ports import free_port
 from tests.support.processes import Process, run, wait_serving
 from tests.support.proxy import Proxy
@@ -32,7 +32,7 @@ TERMINAL = {email_pb2.EMAIL_STATUS_SENT, email_pb2.EMAIL_STATUS_BOUNCED, email_p
 
 
 def create_key(stack: Stack, account: str, *flags: str) -> str:
-    return run(["keys", "create", "--name", secrets.token_hex(3), "--account", account, *flags], stack.env).strip()
+    return make_key(stack.env, account, *flags)
 
 
 def server_process(stack: Stack, tmp_path: Path, **overrides: str) -> tuple[Process, str]:

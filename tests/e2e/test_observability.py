@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc
 from postwire_client import AsyncClient, Client, InvalidArgumentError
 from tests.e2e.test_full_stack import send_simple, wait_status
+from tests.support.keys import make_key
 from tests.support.ports import free_ports
 from tests.support.processes import Process, run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
@@ -76,7 +77,7 @@ def obs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsStack]:
             retry_lifetime_seconds="600",
         )
         run(["migrate"], env)
-        key = run(["keys", "create", "--name", "obs", "--account", "observed"], env).strip()
+        key = make_key(env, "observed", name="obs")
         with running_stack(env, logs, f"127.0.0.1:{grpc_port}") as processes:
             yield ObsStack(
                 f"127.0.0.1:{grpc_port}", key, env["POSTWIRE_SECRET_KEY"],

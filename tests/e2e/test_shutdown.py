@@ -22,8 +22,9 @@ import grpc
 
 from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc, event_pb2
 from tests.conftest import Stack
+from tests.support.keys import make_key
 from tests.support.ports import free_port
-from tests.support.processes import Process, run, wait_serving
+from tests.support.processes import Process, wait_serving
 
 S = email_pb2
 TERMINAL = {S.EMAIL_STATUS_SENT, S.EMAIL_STATUS_BOUNCED, S.EMAIL_STATUS_FAILED}
@@ -128,7 +129,7 @@ def test_sigterm_under_load_keeps_every_accepted_send_and_streams_resume_without
     stack: Stack, tmp_path: Path
 ) -> None:
     account = f"shutdown-{secrets.token_hex(3)}"  # its own event log: nobody else writes to it
-    key = run(["keys", "create", "--name", "load", "--account", account], stack.env).strip()
+    key = make_key(stack.env, account, name="load")
     port = free_port()
     address = f"127.0.0.1:{port}"
     env = {**stack.env, "POSTWIRE_GRPC_PORT": str(port)}

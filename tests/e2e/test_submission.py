@@ -25,6 +25,7 @@ import pytest
 from postwire.v1 import email_pb2, event_pb2
 from postwire_client import Client
 from postwire_service.dev_tls import self_signed
+from tests.support.keys import make_key
 from tests.support.ports import free_port
 from tests.support.processes import (
     Process,
@@ -74,11 +75,10 @@ def sub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SubmissionStack]:
         )
         run(["migrate"], env)
         keys = {
-            "live": run(["keys", "create", "--name", "live", "--account", "sub-a"], env).strip(),
-            "read_only": run(["keys", "create", "--name", "ro", "--account", "sub-a", "--scope", "read"], env).strip(),
-            "slow": run(["keys", "create", "--name", "slow", "--account", "sub-a", "--send-per-minute", "2"],
-                        env).strip(),
-            "test": run(["keys", "create", "--name", "t", "--account", "sub-a", "--kind", "test"], env).strip(),
+            "live": make_key(env, "sub-a", name="live"),
+            "read_only": make_key(env, "sub-a", "--scope", "read", name="ro"),
+            "slow": make_key(env, "sub-a", "--send-per-minute", "2", name="slow"),
+            "test": make_key(env, "sub-a", "--kind", "test", name="t"),
         }
         with running_stack(env, logs, f"127.0.0.1:{grpc_port}"):
             listener = Process(["submission"], env, logs / "submission.log")

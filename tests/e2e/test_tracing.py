@@ -29,6 +29,7 @@ from postwire.v1 import email_pb2, email_service_pb2, email_service_pb2_grpc
 from postwire_client import Client
 from tests.e2e.test_full_stack import wait_status
 from tests.e2e.test_observability import eventually
+from tests.support.keys import make_key
 from tests.support.ports import free_ports
 from tests.support.processes import run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
@@ -175,7 +176,7 @@ def stack(logs: Path, collector: Collector, otel_endpoint: str, **env_extra: str
         env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
         env.update({"OTEL_BSP_SCHEDULE_DELAY": "100", **env_extra})
         run(["migrate"], env)
-        key = run(["keys", "create", "--name", "traced", "--account", "traced"], env).strip()
+        key = make_key(env, "traced", name="traced")
         with running_stack(env, logs, f"127.0.0.1:{grpc_port}"):
             yield TracedStack(f"127.0.0.1:{grpc_port}", key, smtp.recorder, smtp.port, collector)
 

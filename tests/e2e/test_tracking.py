@@ -31,6 +31,7 @@ from tests.support import dkim_judge
 from tests.support.dns import DnsServer
 from tests.support.domains import verified_domain
 from tests.support.envoy import EnvoyInfo, run_envoy
+from tests.support.keys import make_key
 from tests.support.ports import free_port
 from tests.support.processes import POSTWIRE, run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
@@ -83,7 +84,7 @@ def ts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackStack]:
         )
         run(["migrate"], env)
         scopes = ["--scope", "send", "--scope", "read", "--scope", "events", "--scope", "admin"]
-        keys = [run(["keys", "create", "--name", "k", "--account", a, *scopes], env).strip()
+        keys = [make_key(env, a, *scopes, name="k")
                 for a in ("trk-a", "trk-b", "trk-c")]
         said = run(["accounts", "set-tracking-default", "trk-c", "--opens", "on", "--clicks", "on"], env)
         assert "opens on, clicks on" in said

@@ -27,6 +27,7 @@ from tests.support import dkim_judge
 from tests.support.dns import DnsServer
 from tests.support.domains import verified_domain
 from tests.support.envoy import EnvoyInfo, run_envoy
+from tests.support.keys import make_key
 from tests.support.ports import free_port
 from tests.support.processes import run, running_stack
 from tests.support.smtp import Recorder, SmtpServer
@@ -74,7 +75,7 @@ def us(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnsubStack]:
         )
         run(["migrate"], env)
         scopes = ["--scope", "send", "--scope", "read", "--scope", "events", "--scope", "admin"]
-        keys = [run(["keys", "create", "--name", "k", "--account", a, *scopes], env).strip()
+        keys = [make_key(env, a, *scopes, name="k")
                 for a in ("unsub-a", "unsub-b", "unsub-c")]
         assert "on" in run(["accounts", "set-unsubscribe-default", "unsub-c", "on"], env)
         with running_stack(env, logs, f"127.0.0.1:{grpc_port}"), run_envoy(grpc_port, logs) as envoy:
