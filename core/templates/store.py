@@ -11,8 +11,8 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.storage.db import template_versions, templates
-from core.templates.pages import Position
 from core.templates.model import Content, TemplateRecord, Version
+from core.templates.pages import Position
 from core.times import aware
 
 _T, _V = templates.c, template_versions.c
