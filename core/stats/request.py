@@ -16,8 +16,8 @@ from core.times import utcnow
 DEFAULT_RANGE = timedelta(days=7)
 MAX_DAYS = {"hour": 31, "day": 366}
 # Groups per page: page_size (default, most), and at most MAX_BUCKETS buckets, so a
-# page stays small and quick to build (31 days by hour: 2 groups of 744 buckets).
-DEFAULT_PAGE, MAX_PAGE, MAX_BUCKETS = 50, 1000, 2000
+# page stays small and quick to build (31 days by hour: 1 group of 744 buckets).
+DEFAULT_PAGE, MAX_PAGE, MAX_BUCKETS = 50, 1000, 1000
 EARLIEST, LATEST = datetime(1970, 1, 8, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 

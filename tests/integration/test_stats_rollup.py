@@ -272,9 +272,9 @@ async def test_groups_come_in_pages_that_cover_each_group_once_and_tokens_are_bo
         assert caught.value.violations[0].field == "page_token"
 
 
-def test_a_page_holds_at_most_2000_buckets_and_at_least_one_group() -> None:
+def test_a_page_holds_at_most_1000_buckets_and_at_least_one_group() -> None:
     month = build_query(T0 - timedelta(days=31), T0, Granularity.HOUR, GroupBy.TAG, page_size=1000)
-    assert month.groups_per_page() == 2  # 744 buckets a group
-    assert build_query(T0 - timedelta(days=30), T0, Granularity.DAY, GroupBy.TAG).groups_per_page() == 50
+    assert month.groups_per_page() == 1  # 744 buckets a group
+    assert build_query(T0 - timedelta(days=30), T0, Granularity.DAY, GroupBy.TAG).groups_per_page() == 32
     with pytest.raises(InvalidArgument, match="negative"):
         build_query(T0 - timedelta(days=1), T0, Granularity.DAY, GroupBy.TAG, page_size=-1)

@@ -5,7 +5,7 @@ most frequent failures (a key with the `read` scope). Retried on UNAVAILABLE (a 
     stats = client.get_stats(start=now - timedelta(days=30), granularity="day", group_by="tag")
     for group in stats.groups: print(group.tag, group.totals.delivered)
 
-Groups come in pages (`page_size`, at most 2000 buckets a page); `get_all_stats` takes
+Groups come in pages (`page_size`, at most 1000 buckets a page); `get_all_stats` takes
 the same arguments and follows `next_page_token`, returning one response with every group.
 """
 
