@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from postwire_service import account_commands, inbound_command, submission_command
 
 if TYPE_CHECKING:  # server-side settings are imported lazily: client commands stay light
-    from core.keys.manager import KeyOptions
     from core.settings import Settings
 
 __all__ = ["main", "register"]
@@ -174,32 +173,33 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_keys(work: Callable[[Any, Any], Awaitable[T]]) -> T:
-    """Run `work(key_store, key_manager)` on the configured database, then close it."""
+async def on_keys(database_url: str, secret_key: str, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run `work(key_store, key_manager)` on that database, then close it (the keys
+    commands, and tests/support/keys.py for the stacks it makes keys on)."""
     from core.keys.manager import KeyManager
     from core.keys.store import KeyStore
     from core.storage.db import make_engine
 
+    store = KeyStore(make_engine(database_url))
+    try:
+        return await work(store, KeyManager(store, secret_key))
+    finally:
+        await store.close()
+
+
+def _with_keys(work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run `work(key_store, key_manager)` on the configured database, then close it."""
     settings = _server_settings()
-
-    async def run() -> T:
-        store = KeyStore(make_engine(settings.database_url))
-        try:
-            return await work(store, KeyManager(store, settings.secret_key.get_secret_value()))
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return asyncio.run(on_keys(settings.database_url, settings.secret_key.get_secret_value(), work))
 
 
-def key_options(args: argparse.Namespace) -> KeyOptions:
-    """The options of `postwire keys create` (also what the test helper
-    tests/support/keys.py builds its keys with)."""
+def key_creator(args: argparse.Namespace) -> Callable[[Any, Any], Awaitable[str]]:
+    """What `postwire keys create` does with its arguments, as `on_keys` work: returns the key."""
     from datetime import datetime
 
     from core.keys.manager import KeyOptions
 
-    return KeyOptions(
+    options = KeyOptions(
         name=args.name,
         kind=args.kind,
         scopes=frozenset(args.scope or ["send", "read", "events"]),
@@ -209,15 +209,15 @@ def key_options(args: argparse.Namespace) -> KeyOptions:
         max_streams=args.max_streams,
     )
 
-
-def cmd_keys_create(args: argparse.Namespace) -> int:
-    options = key_options(args)
-
     async def create(store: Any, keys: Any) -> str:
         _, secret = await keys.create(await store.find_or_create_account(args.account), options)
         return str(secret)
 
-    print(_with_keys(create))
+    return create
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    print(_with_keys(key_creator(args)))
     print("Store this key now: it is shown only once.", file=sys.stderr)
     return 0
 
