@@ -24,26 +24,33 @@ _GROUP_BY = {stats_pb2.STATS_GROUP_BY_UNSPECIFIED: None, stats_pb2.STATS_GROUP_B
 _GROUP_BY_PB = {value: key for key, value in _GROUP_BY.items() if value is not None}
 
 
+def set_counts(message: stats_pb2.StatsCounts, counts: Counts) -> None:
+    """Set the non-zero counts on `message` in place (a zero is the default: setting it
+    costs and changes nothing)."""
+    for name, value in zip(STATS_METRICS, counts, strict=True):
+        if value:
+            setattr(message, name, value)
+
+
 def counts_to_proto(counts: Counts) -> stats_pb2.StatsCounts:
-    return stats_pb2.StatsCounts(**dict(zip(STATS_METRICS, counts, strict=True)))
+    out = stats_pb2.StatsCounts()
+    set_counts(out, counts)
+    return out
 
 
 def group_to_proto(group: Group) -> stats_pb2.StatsGroup:
-    """Buckets are added in place and only their non-zero counts set (no message built
-    and then copied: 1.8x faster): a page can hold thousands of them
-    (core.stats.request.MAX_BUCKETS)."""
-    out = stats_pb2.StatsGroup(tag=group.tag, template_id=group.template_id, template_variant=group.template_variant,
-                               totals=counts_to_proto(group.totals))
-    add, metrics = out.buckets.add, STATS_METRICS
+    """Buckets are added and filled in place (no message built and then copied: 1.8x
+    faster): a page can hold up to core.stats.request.MAX_BUCKETS of them."""
+    out = stats_pb2.StatsGroup(tag=group.tag, template_id=group.template_id, template_variant=group.template_variant)
+    set_counts(out.totals, group.totals)
+    out.totals.SetInParent()
+    add = out.buckets.add
     for b in group.buckets:
         bucket = add()
         bucket.start_time.seconds = b.hour * 3600
-        counts = bucket.counts
-        counts.SetInParent()
+        bucket.counts.SetInParent()
         if b.counts is not ZERO:
-            for name, value in zip(metrics, b.counts, strict=True):
-                if value:  # a zero is the default: setting it costs and changes nothing
-                    setattr(counts, name, value)
+            set_counts(bucket.counts, b.counts)
     return out
 
 
